@@ -1,0 +1,5 @@
+//! The write side: the Customer aggregate, the command service over
+//! cqrs-es/postgres-es (event-store mode), idempotency and the command HTTP API.
+#![forbid(unsafe_code)]
+
+pub mod aggregate;

@@ -1,0 +1,263 @@
+//! Bearer JWT authentication: HS256 only, claims `tid`, `sub`, `role`, `exp`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::problem::ApiError;
+
+/// The shortest secret accepted: HS256 is only as strong as its key.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Sees and changes only the customers it owns.
+    Rep,
+    /// Sees the whole tenant and may reassign customers.
+    Manager,
+    /// Everything a manager may do, plus administration.
+    Admin,
+    /// Read-only, tenant-wide, for the audit routes.
+    Auditor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Rep => "rep",
+            Role::Manager => "manager",
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    /// Whether this role sees every customer of its tenant.
+    pub fn sees_whole_tenant(self) -> bool {
+        !matches!(self, Role::Rep)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "rep" => Ok(Role::Rep),
+            "manager" => Ok(Role::Manager),
+            "admin" => Ok(Role::Admin),
+            "auditor" => Ok(Role::Auditor),
+            other => Err(format!(
+                "unknown role {other:?}: expected rep, manager, admin or auditor"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// Tenant id.
+    pub tid: Uuid,
+    /// User id.
+    pub sub: String,
+    pub role: Role,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issued at, seconds since the epoch.
+    #[serde(default)]
+    pub iat: i64,
+}
+
+/// Who is making a request, taken from a verified token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant_id: Uuid,
+    pub user_id: String,
+    pub role: Role,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the JWT secret must be at least {MIN_SECRET_BYTES} bytes (got {0})")]
+    TooShort(usize),
+}
+
+/// Signing and verification keys derived from one HS256 secret.
+#[derive(Clone)]
+pub struct JwtKeys(Arc<KeysInner>);
+
+struct KeysInner {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JwtKeys(<redacted>)")
+    }
+}
+
+impl JwtKeys {
+    pub fn from_secret(secret: &[u8]) -> Result<Self, KeyError> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(KeyError::TooShort(secret.len()));
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = 5;
+        validation.validate_exp = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Ok(Self(Arc::new(KeysInner {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        })))
+    }
+
+    /// Signs a token valid for `ttl` from now.
+    pub fn issue(&self, tenant_id: Uuid, user_id: &str, role: Role, ttl: Duration) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            tid: tenant_id,
+            sub: user_id.to_owned(),
+            role,
+            exp: now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)),
+            iat: now,
+        };
+        // HS256 signing of a serialisable struct cannot fail.
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.0.encoding)
+            .unwrap_or_default()
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.0.decoding, &self.0.validation)
+            .map_err(|error| {
+                use jsonwebtoken::errors::ErrorKind;
+                let reason = match error.kind() {
+                    ErrorKind::ExpiredSignature => "the token has expired",
+                    ErrorKind::InvalidAlgorithm => "the token must be signed with HS256",
+                    ErrorKind::InvalidSignature => "the token signature is invalid",
+                    ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
+                    _ => "the token is malformed",
+                };
+                ApiError::Unauthorized(reason.to_owned())
+            })?;
+        let claims = data.claims;
+        let sub = claims.sub.trim();
+        if sub.is_empty() || sub.chars().count() > 64 {
+            return Err(ApiError::Unauthorized(
+                "the token's sub must be 1-64 characters".to_owned(),
+            ));
+        }
+        Ok(Caller {
+            tenant_id: claims.tid,
+            user_id: sub.to_owned(),
+            role: claims.role,
+        })
+    }
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    JwtKeys: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer token".into()))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| {
+                value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| {
+                ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
+            })?;
+        JwtKeys::from_ref(state).verify(token)
+    }
+}
+
+impl Caller {
+    /// Refuses the request unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "role {} may not do this (allowed: {})",
+                self.role,
+                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(JwtKeys::from_secret(b"short").is_err());
+    }
+
+    #[test]
+    fn issued_tokens_verify() {
+        let keys = JwtKeys::from_secret(SECRET).expect("keys");
+        let tenant = Uuid::new_v4();
+        let token = keys.issue(tenant, "u1", Role::Manager, Duration::from_secs(60));
+        let caller = keys.verify(&token).expect("valid");
+        assert_eq!(caller.tenant_id, tenant);
+        assert_eq!(caller.role, Role::Manager);
+    }
+
+    #[test]
+    fn other_algorithms_and_secrets_are_refused() {
+        let keys = JwtKeys::from_secret(SECRET).expect("keys");
+        let claims = Claims {
+            tid: Uuid::new_v4(),
+            sub: "u1".into(),
+            role: Role::Admin,
+            exp: chrono::Utc::now().timestamp() + 60,
+            iat: 0,
+        };
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .expect("encode");
+        assert!(keys.verify(&hs512).is_err());
+        let forged = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"another-secret-another-secret-xx"),
+        )
+        .expect("encode");
+        assert!(keys.verify(&forged).is_err());
+    }
+}
