@@ -193,15 +193,14 @@ impl Customer {
                 "role auditor is read-only".to_owned(),
             ));
         }
-        if let Some(expected) = expected_version {
-            // A customer the caller may not see must look absent, even to If-Match.
-            if self.visible_to(&actor) || matches!(action, Action::Register(_)) {
-                if expected != self.version {
-                    return Err(CustomerError::VersionMismatch {
-                        expected,
-                        actual: self.version,
-                    });
-                }
+        // A customer the caller may not see must look absent, even to If-Match.
+        let checkable = self.visible_to(&actor) || matches!(action, Action::Register(_));
+        if let Some(expected) = expected_version.filter(|_| checkable) {
+            if expected != self.version {
+                return Err(CustomerError::VersionMismatch {
+                    expected,
+                    actual: self.version,
+                });
             }
         }
         let Action::Register(registration) = action else {
@@ -231,22 +230,24 @@ impl Customer {
                 format!("at most {MAX_TAGS} tags per customer"),
             ));
         }
-        Ok(Some(CustomerEvent::CustomerRegistered(CustomerRegistered {
-            tenant_id: actor.tenant_id,
-            name: registration.name,
-            phone: registration.phone,
-            email: registration.email,
-            company: registration.company,
-            industry: registration.industry,
-            position: registration.position,
-            source: registration.source,
-            owner_id,
-            tags,
-            deal_value: registration.deal_value.unwrap_or(Money::ZERO),
-            stage: Stage::Lead,
-            probability: Stage::Lead.default_probability(),
-            registered_at: now,
-        })))
+        Ok(Some(CustomerEvent::CustomerRegistered(
+            CustomerRegistered {
+                tenant_id: actor.tenant_id,
+                name: registration.name,
+                phone: registration.phone,
+                email: registration.email,
+                company: registration.company,
+                industry: registration.industry,
+                position: registration.position,
+                source: registration.source,
+                owner_id,
+                tags,
+                deal_value: registration.deal_value.unwrap_or(Money::ZERO),
+                stage: Stage::Lead,
+                probability: Stage::Lead.default_probability(),
+                registered_at: now,
+            },
+        )))
     }
 
     fn visible_to(&self, actor: &Actor) -> bool {
@@ -259,7 +260,9 @@ impl Customer {
 
 fn distinct(tags: Vec<Tag>) -> Vec<Tag> {
     let mut seen = BTreeSet::new();
-    tags.into_iter().filter(|tag| seen.insert(tag.clone())).collect()
+    tags.into_iter()
+        .filter(|tag| seen.insert(tag.clone()))
+        .collect()
 }
 
 fn not_in_future(
@@ -320,7 +323,10 @@ impl CustomerState {
                     if !matches!(stage, Stage::Lead | Stage::Qualified) {
                         return Err(invalid(
                             "stage",
-                            format!("a {} deal can only be reopened to lead or qualified", self.stage),
+                            format!(
+                                "a {} deal can only be reopened to lead or qualified",
+                                self.stage
+                            ),
                         ));
                     }
                     if reason.is_none() {

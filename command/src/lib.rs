@@ -3,3 +3,10 @@
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
+pub mod chain;
+pub mod http;
+pub mod idempotency;
+pub mod service;
+
+pub use http::{router, CommandApi};
+pub use service::{Accepted, CommandService, RequestContext};

@@ -23,7 +23,9 @@ const TENANT: Uuid = Uuid::from_u128(0x11);
 const OTHER_TENANT: Uuid = Uuid::from_u128(0x22);
 
 fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).single().expect("valid instant")
+    Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0)
+        .single()
+        .expect("valid instant")
 }
 
 fn user(id: &str) -> UserId {
@@ -172,10 +174,15 @@ async fn a_rep_cannot_register_a_customer_for_someone_else() {
 async fn a_manager_may_register_for_a_rep() {
     let events = expect_events(
         vec![],
-        command(actor(Role::Manager, "boss"), registration(Some("rep-2"), vec![])),
+        command(
+            actor(Role::Manager, "boss"),
+            registration(Some("rep-2"), vec![]),
+        ),
     )
     .await;
-    assert!(matches!(&events[..], [CustomerEvent::CustomerRegistered(r)] if r.owner_id == user("rep-2")));
+    assert!(
+        matches!(&events[..], [CustomerEvent::CustomerRegistered(r)] if r.owner_id == user("rep-2"))
+    );
 }
 
 #[tokio::test]
@@ -215,7 +222,9 @@ async fn tagging_beyond_twenty_tags_is_refused() {
     )
     .await;
     // An existing tag is not a new one: nothing happens.
-    assert!(expect_events(given, by_owner(Action::Tag(tag("t3")))).await.is_empty());
+    assert!(expect_events(given, by_owner(Action::Tag(tag("t3"))))
+        .await
+        .is_empty());
 }
 
 #[tokio::test]
@@ -250,12 +259,20 @@ async fn moving_stage_keeps_a_given_probability_and_deal_value() {
         panic!("expected a stage move");
     };
     assert_eq!(moved.deal_value, money("88000"));
-    assert_eq!(moved.probability.value(), Decimal::from_str("0.65").expect("d"));
+    assert_eq!(
+        moved.probability.value(),
+        Decimal::from_str("0.65").expect("d")
+    );
 }
 
 #[tokio::test]
 async fn closed_lost_is_reachable_from_any_open_stage() {
-    for stage in [Stage::Lead, Stage::Qualified, Stage::Proposal, Stage::Negotiation] {
+    for stage in [
+        Stage::Lead,
+        Stage::Qualified,
+        Stage::Proposal,
+        Stage::Negotiation,
+    ] {
         let events = expect_events(
             vec![registered_in(stage)],
             by_owner(move_to(Stage::ClosedLost, None)),
@@ -323,7 +340,9 @@ async fn a_repeated_order_ref_appends_nothing_and_answers_with_the_first_purchas
     let mut history = vec![registered()];
     history.extend(first);
     let again = by_owner(purchase("100", Some("PO-1"), None));
-    assert!(expect_events(history.clone(), again.clone()).await.is_empty());
+    assert!(expect_events(history.clone(), again.clone())
+        .await
+        .is_empty());
 
     let mut customer = Customer::default();
     for event in history {
@@ -331,7 +350,11 @@ async fn a_repeated_order_ref_appends_nothing_and_answers_with_the_first_purchas
     }
     cqrs_es::Aggregate::apply(&mut customer, registered_tag_event("vip"));
     assert_eq!(customer.version(), 3);
-    assert_eq!(customer.sequence_answering(&again.action), 2, "the purchase's own sequence");
+    assert_eq!(
+        customer.sequence_answering(&again.action),
+        2,
+        "the purchase's own sequence"
+    );
 }
 
 fn registered_tag_event(name: &str) -> CustomerEvent {
@@ -341,7 +364,11 @@ fn registered_tag_event(name: &str) -> CustomerEvent {
 #[tokio::test]
 async fn activities_and_purchases_may_be_dated_at_most_five_minutes_ahead() {
     let limit = now() + Duration::minutes(5);
-    expect_events(vec![registered()], by_owner(purchase("1", None, Some(limit)))).await;
+    expect_events(
+        vec![registered()],
+        by_owner(purchase("1", None, Some(limit))),
+    )
+    .await;
     let too_late = limit + Duration::seconds(1);
     let error = CustomerError::Invalid {
         field: "occurred_at",
@@ -416,7 +443,11 @@ async fn only_managers_and_admins_reassign() {
     )
     .await;
     for role in [Role::Manager, Role::Admin] {
-        let events = expect_events(vec![registered()], command(actor(role, "boss"), assign.clone())).await;
+        let events = expect_events(
+            vec![registered()],
+            command(actor(role, "boss"), assign.clone()),
+        )
+        .await;
         assert_eq!(events.len(), 1);
     }
 }

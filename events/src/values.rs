@@ -64,7 +64,9 @@ fn bounded_text(raw: &str, what: &str, max_chars: usize) -> Result<String, Inval
         )));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(invalid(format!("{what} must not contain control characters")));
+        return Err(invalid(format!(
+            "{what} must not contain control characters"
+        )));
     }
     Ok(trimmed.to_owned())
 }
@@ -126,9 +128,9 @@ impl Phone {
         let value = raw.trim();
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         let mainland = value.len() == 11 && value.starts_with('1') && digits(value);
-        let e164 = value
-            .strip_prefix('+')
-            .is_some_and(|rest| (2..=15).contains(&rest.len()) && digits(rest) && !rest.starts_with('0'));
+        let e164 = value.strip_prefix('+').is_some_and(|rest| {
+            (2..=15).contains(&rest.len()) && digits(rest) && !rest.starts_with('0')
+        });
         if mainland || e164 {
             Ok(Self(value.to_owned()))
         } else {
@@ -313,7 +315,17 @@ impl From<Probability> for f64 {
 
 /// The funnel stages, in order. `closed_lost` is terminal and reachable from any open stage.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
@@ -436,7 +448,10 @@ mod tests {
 
     #[test]
     fn name_is_trimmed_and_counted_in_characters() {
-        assert_eq!(CustomerName::parse("  张三  ").map(String::from), Ok("张三".into()));
+        assert_eq!(
+            CustomerName::parse("  张三  ").map(String::from),
+            Ok("张三".into())
+        );
         assert!(CustomerName::parse(&"张".repeat(100)).is_ok());
         assert!(CustomerName::parse(&"张".repeat(101)).is_err());
         assert!(CustomerName::parse("   ").is_err());
@@ -448,11 +463,20 @@ mod tests {
         assert!(Phone::parse("13800138000").is_ok());
         assert!(Phone::parse("+8613800138000").is_ok());
         assert!(Phone::parse("+14155550123").is_ok());
-        assert!(Phone::parse("23800138000").is_err(), "mainland must start with 1");
+        assert!(
+            Phone::parse("23800138000").is_err(),
+            "mainland must start with 1"
+        );
         assert!(Phone::parse("1380013800").is_err(), "10 digits");
         assert!(Phone::parse("138001380001").is_err(), "12 digits");
-        assert!(Phone::parse("+0123456").is_err(), "E.164 has no leading zero");
-        assert!(Phone::parse("+1234567890123456").is_err(), "E.164 has at most 15 digits");
+        assert!(
+            Phone::parse("+0123456").is_err(),
+            "E.164 has no leading zero"
+        );
+        assert!(
+            Phone::parse("+1234567890123456").is_err(),
+            "E.164 has at most 15 digits"
+        );
         assert!(Phone::parse("138-0013-8000").is_err());
     }
 
@@ -480,11 +504,20 @@ mod tests {
 
     #[test]
     fn money_is_never_negative_and_has_two_decimals_at_most() {
-        assert_eq!(Money::non_negative(dec("0")).map(String::from), Ok("0.00".into()));
-        assert_eq!(Money::non_negative(dec("12.5")).map(String::from), Ok("12.50".into()));
+        assert_eq!(
+            Money::non_negative(dec("0")).map(String::from),
+            Ok("0.00".into())
+        );
+        assert_eq!(
+            Money::non_negative(dec("12.5")).map(String::from),
+            Ok("12.50".into())
+        );
         assert!(Money::non_negative(dec("-0.01")).is_err());
         assert!(Money::non_negative(dec("1.234")).is_err());
-        assert!(Money::non_negative(dec("1.230")).is_ok(), "trailing zeros are fine");
+        assert!(
+            Money::non_negative(dec("1.230")).is_ok(),
+            "trailing zeros are fine"
+        );
     }
 
     #[test]
@@ -501,7 +534,10 @@ mod tests {
         let from_number: Money = serde_json::from_str("12.5").expect("number");
         let from_text: Money = serde_json::from_str("\"12.50\"").expect("text");
         assert_eq!(from_number, from_text);
-        assert_eq!(serde_json::to_string(&from_number).expect("ser"), "\"12.50\"");
+        assert_eq!(
+            serde_json::to_string(&from_number).expect("ser"),
+            "\"12.50\""
+        );
         assert!(serde_json::from_str::<Money>("-1").is_err());
     }
 

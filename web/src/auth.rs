@@ -208,7 +208,11 @@ impl Caller {
             Err(ApiError::Forbidden(format!(
                 "role {} may not do this (allowed: {})",
                 self.role,
-                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )))
         }
     }

@@ -1,0 +1,232 @@
+//! Runs commands against the event store: load the stream, decide, append.
+//!
+//! This is cqrs-es's `CqrsFramework::execute_with_metadata` over postgres-es in
+//! event-store mode, driven step by step so the caller learns the version and
+//! global position it appended (the framework returns `()`), and without query
+//! dispatch: read models are built by projectors that keep checkpoints.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
+use postgres_es::PostgresEventRepository;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::aggregate::{Customer, CustomerCommand, CustomerError};
+use events::CustomerEvent;
+
+/// What a command answers: the stream, its new version and the global position
+/// of its last event (pass it back as `?min_position=` to read your own write).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Accepted {
+    pub id: Uuid,
+    pub version: u64,
+    pub position: i64,
+}
+
+/// Request facts recorded in every event's metadata.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub correlation_id: String,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError {
+    #[error(transparent)]
+    Rejected(#[from] CustomerError),
+    /// Another writer appended to the stream first (optimistic concurrency).
+    #[error("the customer was changed concurrently; reload and retry")]
+    Conflict,
+    #[error("the event store is unreachable: {0}")]
+    Unavailable(String),
+    #[error("event store failure: {0}")]
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<AggregateError<CustomerError>> for ExecuteError {
+    fn from(error: AggregateError<CustomerError>) -> Self {
+        match error {
+            AggregateError::UserError(rejected) => ExecuteError::Rejected(rejected),
+            AggregateError::AggregateConflict => ExecuteError::Conflict,
+            AggregateError::DatabaseConnectionError(error) => {
+                ExecuteError::Unavailable(error.to_string())
+            }
+            AggregateError::DeserializationError(error)
+            | AggregateError::UnexpectedError(error) => ExecuteError::Internal(error),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ExecuteError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                ExecuteError::Unavailable(error.to_string())
+            }
+            other => ExecuteError::Internal(Box::new(other)),
+        }
+    }
+}
+
+pub struct CommandService {
+    pool: PgPool,
+    store: PersistedEventStore<PostgresEventRepository, Customer>,
+}
+
+impl CommandService {
+    pub fn new(pool: PgPool) -> Self {
+        let store =
+            PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()));
+        Self { pool, store }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Decides `command` on the customer's stream and appends what it produces.
+    /// A command that changes nothing (a repeated `order_ref`, an existing tag)
+    /// appends nothing and answers with the event it stands for.
+    pub async fn execute(
+        &self,
+        customer_id: Uuid,
+        command: CustomerCommand,
+        request: &RequestContext,
+    ) -> Result<Accepted, ExecuteError> {
+        let span = tracing::info_span!(
+            "execute",
+            customer_id = %customer_id,
+            command = command.action.name(),
+            actor = %command.actor.user_id,
+        );
+        self.execute_inner(customer_id, command, request)
+            .instrument(span)
+            .await
+    }
+
+    async fn execute_inner(
+        &self,
+        customer_id: Uuid,
+        command: CustomerCommand,
+        request: &RequestContext,
+    ) -> Result<Accepted, ExecuteError> {
+        if let Some(key) = &request.idempotency_key {
+            // The append committed but the idempotency record was lost (crash in
+            // between): the event itself remembers the key.
+            if let Some(done) = self
+                .find_keyed_append(command.actor.tenant_id, command.actor.user_id.as_str(), key)
+                .await?
+            {
+                return Ok(done);
+            }
+        }
+        let stream_id = customer_id.to_string();
+        let mut context = self.store.load_aggregate(&stream_id).await?;
+        let sink = EventSink::<Customer>::default();
+        let mut metadata = base_metadata(&command, request);
+        let now = command.now;
+        let action = command.action.clone();
+        context
+            .aggregate()
+            .handle(command, &(), &sink)
+            .await
+            .map_err(ExecuteError::Rejected)?;
+        let events = sink.collect().await;
+        let Some(last) = events.last() else {
+            let sequence = context.aggregate().sequence_answering(&action);
+            return self.accepted(customer_id, sequence).await;
+        };
+        metadata.insert("occurred_at".into(), rfc3339(occurred_at(last, now)));
+        let committed = self
+            .store
+            .commit(events, context, metadata)
+            .instrument(tracing::debug_span!("append"))
+            .await?;
+        let sequence = committed
+            .last()
+            .map_or(0, |envelope| envelope.sequence as u64);
+        self.accepted(customer_id, sequence).await
+    }
+
+    async fn accepted(&self, id: Uuid, sequence: u64) -> Result<Accepted, ExecuteError> {
+        let position: i64 = sqlx::query_scalar(
+            "SELECT global_position FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+        )
+        .bind(Customer::TYPE)
+        .bind(id.to_string())
+        .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Accepted {
+            id,
+            version: sequence,
+            position,
+        })
+    }
+
+    async fn find_keyed_append(
+        &self,
+        tenant_id: Uuid,
+        actor: &str,
+        key: &str,
+    ) -> Result<Option<Accepted>, ExecuteError> {
+        let row: Option<(String, i64, i64)> = sqlx::query_as(
+            "SELECT aggregate_id, sequence, global_position FROM events
+              WHERE tenant_id = $1
+                AND metadata ->> 'idempotency_key' = $2
+                AND metadata ->> 'actor' = $3
+              ORDER BY global_position DESC
+              LIMIT 1",
+        )
+        .bind(tenant_id)
+        .bind(key)
+        .bind(actor)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(aggregate_id, sequence, position)| {
+            let id = Uuid::parse_str(&aggregate_id)
+                .map_err(|error| ExecuteError::Internal(Box::new(error)))?;
+            Ok(Accepted {
+                id,
+                version: u64::try_from(sequence).unwrap_or(0),
+                position,
+            })
+        })
+        .transpose()
+    }
+}
+
+fn base_metadata(command: &CustomerCommand, request: &RequestContext) -> HashMap<String, String> {
+    let mut metadata = HashMap::from([
+        ("tenant_id".to_owned(), command.actor.tenant_id.to_string()),
+        ("actor".to_owned(), command.actor.user_id.to_string()),
+        ("role".to_owned(), command.actor.role.as_str().to_owned()),
+        ("command".to_owned(), command.action.name().to_owned()),
+        ("correlation_id".to_owned(), request.correlation_id.clone()),
+    ]);
+    if let Some(key) = &request.idempotency_key {
+        metadata.insert("idempotency_key".to_owned(), key.clone());
+    }
+    metadata
+}
+
+/// When the recorded fact happened: the activity's or purchase's own time,
+/// otherwise the moment the command was decided.
+fn occurred_at(event: &CustomerEvent, now: DateTime<Utc>) -> DateTime<Utc> {
+    match event {
+        CustomerEvent::ActivityLogged(activity) => activity.occurred_at,
+        CustomerEvent::PurchaseRecorded(purchase) => purchase.occurred_at,
+        _ => now,
+    }
+}
+
+fn rfc3339(instant: DateTime<Utc>) -> String {
+    instant.to_rfc3339_opts(SecondsFormat::Micros, true)
+}

@@ -1,0 +1,137 @@
+//! The whole HTTP application as a `Router` tests can call without a socket.
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use sqlx::PgPool;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use command::idempotency::IdempotencyStore;
+use command::{CommandApi, CommandService};
+use web::extract::MAX_BODY_BYTES;
+use web::JwtKeys;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "CRM event store API",
+        description = "Commands and queries of the event-sourced CRM. Errors are application/problem+json (RFC 9457).",
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(web::Problem))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Everything the routes share.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub keys: JwtKeys,
+}
+
+/// Builds the router: command routes, health, the OpenAPI document.
+pub fn router(state: AppState) -> Router {
+    let commands = CommandApi {
+        service: Arc::new(CommandService::new(state.pool.clone())),
+        idempotency: IdempotencyStore::new(state.pool.clone()),
+        keys: state.keys.clone(),
+    };
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(command::router().with_state(commands))
+        .merge(health_router().with_state(state.pool))
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+    let request_id = HeaderName::from_static(command::http::REQUEST_ID);
+    api.route(
+        "/openapi.json",
+        get(move || {
+            let openapi = Arc::clone(&openapi);
+            async move { Json(openapi.as_ref().clone()) }
+        }),
+    )
+    .fallback(web::problem::not_found)
+    .method_not_allowed_fallback(web::problem::method_not_allowed)
+    .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    .layer(PropagateRequestIdLayer::new(request_id.clone()))
+    .layer(
+        TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let request_id = request
+                .headers()
+                .get(command::http::REQUEST_ID)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!(
+                "request",
+                method = %request.method(),
+                uri = %request.uri().path(),
+                request_id = %request_id,
+            )
+        }),
+    )
+    .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+fn health_router() -> OpenApiRouter<PgPool> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Health {
+    status: &'static str,
+}
+
+/// Liveness: 200 while the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is up", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Readiness: 200 only when the database is reachable and migrated.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Database unreachable or not migrated", body = Health),
+    ))]
+async fn readyz(State(pool): State<PgPool>) -> Response {
+    if crate::db::is_ready(&pool).await {
+        Json(Health { status: "ready" }).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "database unreachable or not migrated",
+            }),
+        )
+            .into_response()
+    }
+}

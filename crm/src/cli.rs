@@ -1,0 +1,172 @@
+//! What each subcommand does.
+
+use std::path::Path;
+
+use anyhow::Context;
+use rand::RngCore;
+use tokio::net::TcpListener;
+
+use crate::app::{self, AppState};
+use crate::config::{Cli, Command, MigrateArgs, Secret, ServeArgs, TokenArgs};
+use crate::embedded::EmbeddedPostgres;
+use crate::{db, demo};
+use web::JwtKeys;
+
+const SECRET_FILE: &str = "jwt_secret";
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(args) => migrate(args).await,
+        Command::Token(args) => token(args),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let data_dir = &args.database.data_dir;
+    let keys = jwt_keys(args.jwt_secret.as_ref(), data_dir, true)?;
+    let (database_url, embedded) = match &args.database.database_url {
+        Some(url) => (url.expose().to_owned(), None),
+        None => {
+            let postgres = EmbeddedPostgres::start(data_dir).await.context(
+                "starting the private PostgreSQL (set DATABASE_URL to use your own server)",
+            )?;
+            (postgres.database_url().to_owned(), Some(postgres))
+        }
+    };
+    let outcome = serve_with(&args, &database_url, keys).await;
+    if let Some(postgres) = embedded {
+        if let Err(error) = postgres.stop().await {
+            tracing::error!(error = %format!("{error:#}"), "the private PostgreSQL did not stop cleanly");
+        }
+    }
+    outcome
+}
+
+async fn serve_with(args: &ServeArgs, database_url: &str, keys: JwtKeys) -> anyhow::Result<()> {
+    let pool = db::connect(database_url, args.db_max_connections).await?;
+    db::migrate(&pool).await?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (CRM_LISTEN)", args.listen))?;
+    let address = listener.local_addr()?;
+    if args.demo {
+        let tenant = demo::seed(&pool)
+            .await
+            .context("creating the demo tenant")?;
+        let token = keys.issue(
+            tenant,
+            "demo-manager",
+            web::Role::Manager,
+            std::time::Duration::from_secs(12 * 3600),
+        );
+        println!("Demo tenant {tenant} is ready.");
+        println!("  API:   http://{address}/v1/customers");
+        println!("  Docs:  http://{address}/openapi.json");
+        println!("  Token (manager, 12h):\n{token}");
+        println!("  Try:   curl -H \"Authorization: Bearer $TOKEN\" -H \"Content-Type: application/json\" -d '{{\"name\":\"张三\"}}' http://{address}/v1/customers");
+    }
+    tracing::info!(%address, "listening");
+    let router = app::router(AppState {
+        pool: pool.clone(),
+        keys,
+    });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    tracing::info!("in-flight requests finished; closing the database pool");
+    pool.close().await;
+    Ok(())
+}
+
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let pool = db::connect(args.database_url.expose(), 2).await?;
+    db::migrate(&pool).await?;
+    let version: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await?;
+    println!("database is at migration {}", version.unwrap_or(0));
+    Ok(())
+}
+
+fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let keys = jwt_keys(args.jwt_secret.as_ref(), &args.data_dir, false)?;
+    println!(
+        "{}",
+        keys.issue(args.tenant, &args.user, args.role, args.ttl)
+    );
+    Ok(())
+}
+
+/// The configured secret, else the one kept in the data folder (generated on
+/// first `serve`, readable only by its owner).
+fn jwt_keys(
+    configured: Option<&Secret>,
+    data_dir: &Path,
+    generate: bool,
+) -> anyhow::Result<JwtKeys> {
+    if let Some(secret) = configured {
+        return JwtKeys::from_secret(secret.expose().as_bytes()).context("CRM_JWT_SECRET");
+    }
+    let path = data_dir.join(SECRET_FILE);
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(secret) => secret.trim().to_owned(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && generate => {
+            let mut bytes = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            let secret = hex::encode(bytes);
+            write_private(data_dir, &path, &secret)?;
+            tracing::info!(path = %path.display(), "generated a JWT secret");
+            secret
+        }
+        Err(error) => {
+            return Err(error).with_context(|| {
+                format!(
+                    "no JWT secret: set CRM_JWT_SECRET, or run `crm serve` once so it generates {}",
+                    path.display()
+                )
+            })
+        }
+    };
+    JwtKeys::from_secret(secret.as_bytes()).with_context(|| format!("secret in {}", path.display()))
+}
+
+fn write_private(dir: &Path, path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

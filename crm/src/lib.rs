@@ -1,0 +1,9 @@
+//! The CRM service: configuration, wiring and the command-line interface.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod embedded;

@@ -1,0 +1,181 @@
+//! Calls the real router (no socket) against a real PostgreSQL database that
+//! `#[sqlx::test]` creates for each test.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+use crm::app::{router, AppState};
+use web::{JwtKeys, Role};
+
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+
+pub struct TestApp {
+    pub router: Router,
+    pub keys: JwtKeys,
+    pub pool: PgPool,
+    pub tenant: Uuid,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: StatusCode) -> Self {
+        assert_eq!(self.status, status, "unexpected reply: {}", self.body);
+        if !status.is_success() {
+            assert_eq!(
+                self.content_type(),
+                "application/problem+json",
+                "{}",
+                self.body
+            );
+            assert_eq!(self.body["status"], status.as_u16(), "{}", self.body);
+            assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        }
+        self
+    }
+
+    pub fn version(&self) -> u64 {
+        self.body["version"].as_u64().expect("version")
+    }
+
+    pub fn position(&self) -> i64 {
+        self.body["position"].as_i64().expect("position")
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.body["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("id")
+    }
+}
+
+impl TestApp {
+    pub fn new(pool: PgPool) -> Self {
+        let keys = JwtKeys::from_secret(SECRET).expect("keys");
+        let router = router(AppState {
+            pool: pool.clone(),
+            keys: keys.clone(),
+        });
+        Self {
+            router,
+            keys,
+            pool,
+            tenant: Uuid::new_v4(),
+        }
+    }
+
+    pub fn token(&self, role: Role, user: &str) -> String {
+        self.keys
+            .issue(self.tenant, user, role, Duration::from_secs(600))
+    }
+
+    pub fn manager(&self) -> String {
+        self.token(Role::Manager, "boss")
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Body>,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(body.unwrap_or_else(Body::empty))
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn call(&self, method: Method, uri: &str, token: &str, body: Value) -> Reply {
+        self.call_with(method, uri, token, body, &[]).await
+    }
+
+    pub async fn call_with(
+        &self,
+        method: Method,
+        uri: &str,
+        token: &str,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let body = (!body.is_null()).then(|| Body::from(body.to_string()));
+        self.send(method, uri, Some(token), body, headers).await
+    }
+
+    /// Registers a customer as `token`'s caller and returns its id.
+    pub async fn register(&self, token: &str, name: &str) -> Uuid {
+        self.call(
+            Method::POST,
+            "/v1/customers",
+            token,
+            json!({"name": name, "company": "星辰科技", "deal_value": "50000"}),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .id()
+    }
+
+    pub async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .expect("count")
+    }
+}
