@@ -18,6 +18,9 @@ use utoipa_axum::routes;
 
 use command::idempotency::IdempotencyStore;
 use command::{CommandApi, CommandService};
+use query::QueryApi;
+
+use crate::metrics::Metrics;
 use web::extract::MAX_BODY_BYTES;
 use web::JwtKeys;
 
@@ -54,9 +57,20 @@ impl utoipa::Modify for BearerAuth {
 pub struct AppState {
     pub pool: PgPool,
     pub keys: JwtKeys,
+    pub metrics: Arc<Metrics>,
 }
 
-/// Builds the router: command routes, health, the OpenAPI document.
+impl AppState {
+    pub fn new(pool: PgPool, keys: JwtKeys) -> Self {
+        Self {
+            pool,
+            keys,
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+}
+
+/// Builds the router: command and query routes, health, metrics, the OpenAPI document.
 pub fn router(state: AppState) -> Router {
     let commands = CommandApi {
         service: Arc::new(CommandService::new(state.pool.clone())),
@@ -65,7 +79,16 @@ pub fn router(state: AppState) -> Router {
     };
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(command::router().with_state(commands))
-        .merge(health_router().with_state(state.pool))
+        .merge(query::router().with_state(QueryApi {
+            pool: state.pool.clone(),
+            keys: state.keys.clone(),
+        }))
+        .merge(health_router().with_state(state.pool.clone()))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(crate::metrics::render))
+                .with_state((state.metrics.clone(), state.pool)),
+        )
         .split_for_parts();
     let openapi = Arc::new(openapi);
     let request_id = HeaderName::from_static(command::http::REQUEST_ID);
@@ -76,6 +99,10 @@ pub fn router(state: AppState) -> Router {
             async move { Json(openapi.as_ref().clone()) }
         }),
     )
+    .layer(axum::middleware::from_fn_with_state(
+        state.metrics,
+        crate::metrics::track,
+    ))
     .fallback(web::problem::not_found)
     .method_not_allowed_fallback(web::problem::method_not_allowed)
     .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -7,7 +7,15 @@ use rand::RngCore;
 use tokio::net::TcpListener;
 
 use crate::app::{self, AppState};
-use crate::config::{Cli, Command, MigrateArgs, Secret, ServeArgs, TokenArgs};
+use indicatif::{ProgressBar, ProgressStyle};
+use projector::Projection;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::config::{
+    Cli, Command, DatabaseArgs, MigrateArgs, ProjectorCommand, Secret, SeedArgs, ServeArgs,
+    TokenArgs,
+};
 use crate::embedded::EmbeddedPostgres;
 use crate::{db, demo};
 use web::JwtKeys;
@@ -19,7 +27,159 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(args) => migrate(args).await,
         Command::Token(args) => token(args),
+        Command::Projector { action } => projector_command(action).await,
+        Command::Seed(args) => seed(args).await,
     }
+}
+
+/// Connects to DATABASE_URL, or to the private PostgreSQL under the data dir.
+/// The returned server (if any) must be stopped by the caller.
+async fn open_database(
+    database: &DatabaseArgs,
+) -> anyhow::Result<(String, Option<EmbeddedPostgres>)> {
+    match &database.database_url {
+        Some(url) => Ok((url.expose().to_owned(), None)),
+        None => {
+            let postgres = EmbeddedPostgres::start(&database.data_dir).await.context(
+                "starting the private PostgreSQL (set DATABASE_URL to use your own server)",
+            )?;
+            Ok((postgres.database_url().to_owned(), Some(postgres)))
+        }
+    }
+}
+
+async fn stop_embedded(embedded: Option<EmbeddedPostgres>) {
+    if let Some(postgres) = embedded {
+        if let Err(error) = postgres.stop().await {
+            tracing::error!(error = %format!("{error:#}"), "the private PostgreSQL did not stop cleanly");
+        }
+    }
+}
+
+/// Runs `work` against a migrated pool, then stops a private server if one was started.
+async fn with_pool<F, Fut>(database: &DatabaseArgs, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(PgPool) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let (url, embedded) = open_database(database).await?;
+    let outcome = async {
+        let pool = db::connect(&url, 8).await?;
+        db::migrate(&pool).await?;
+        work(pool).await
+    }
+    .await;
+    stop_embedded(embedded).await;
+    outcome
+}
+
+async fn projector_command(action: ProjectorCommand) -> anyhow::Result<()> {
+    match action {
+        ProjectorCommand::Run(database) => {
+            with_pool(&database, |pool| async move {
+                let (stop, stopped) = watch::channel(false);
+                let runner = tokio::spawn(projector::runner::run(
+                    pool,
+                    Projection::ALL.to_vec(),
+                    stopped,
+                ));
+                shutdown_signal().await;
+                let _ = stop.send(true);
+                runner.await.context("the projector task failed")?;
+                Ok(())
+            })
+            .await
+        }
+        ProjectorCommand::Status(database) => {
+            with_pool(&database, |pool| async move {
+                println!(
+                    "{:<12} {:>14} {:>12} {:>12} {:>10}  updated",
+                    "projection", "position", "applied", "lag events", "lag s"
+                );
+                for status in projector::runner::status(&pool).await? {
+                    println!(
+                        "{:<12} {:>14} {:>12} {:>12} {:>10.3}  {}",
+                        status.name,
+                        status.checkpoint.position,
+                        status.events_applied,
+                        status.lag_events,
+                        status.lag_seconds,
+                        status.updated_at.to_rfc3339()
+                    );
+                }
+                Ok(())
+            })
+            .await
+        }
+        ProjectorCommand::Rebuild { name, database } => {
+            let projections = if name == "all" {
+                Projection::ALL.to_vec()
+            } else {
+                vec![Projection::parse(&name).with_context(|| {
+                    format!("unknown projection {name:?}: use customers, timeline or all")
+                })?]
+            };
+            with_pool(&database, |pool| async move {
+                for projection in projections {
+                    let bar = ProgressBar::new(0);
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{prefix:>10} [{bar:40}] {pos}/{len} events {per_sec} eta {eta}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    );
+                    bar.set_prefix(projection.name());
+                    let started = std::time::Instant::now();
+                    let applied = projector::runner::rebuild(&pool, projection, |done, total| {
+                        bar.set_length(total);
+                        bar.set_position(done);
+                    })
+                    .await?;
+                    bar.finish();
+                    let seconds = started.elapsed().as_secs_f64();
+                    println!(
+                        "{}: rebuilt from {applied} events in {seconds:.1} s ({:.0} events/s)",
+                        projection.name(),
+                        applied as f64 / seconds.max(1e-9)
+                    );
+                }
+                Ok(())
+            })
+            .await
+        }
+    }
+}
+
+async fn seed(args: SeedArgs) -> anyhow::Result<()> {
+    with_pool(&args.database, |pool| async move {
+        let options = crate::seed::SeedOptions {
+            tenants: args.tenants,
+            customers: args.customers,
+            largest_tenant: args.largest_tenant,
+            events_per_customer: args.events_per_customer,
+            seed: args.seed,
+        };
+        let bar = ProgressBar::new(u64::try_from(args.customers).unwrap_or(0));
+        bar.set_style(
+            ProgressStyle::with_template("seeding [{bar:40}] {pos}/{len} customers {per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        let report = crate::seed::run(&pool, &options, &bar).await?;
+        bar.finish();
+        let seconds = report.elapsed.as_secs_f64();
+        println!(
+            "seeded {} customers, {} events in {seconds:.1} s ({:.0} events/s) across {} tenants; largest tenant {}",
+            report.customers,
+            report.events,
+            report.events as f64 / seconds.max(1e-9),
+            report.tenants.len(),
+            report.tenants.first().map(ToString::to_string).unwrap_or_default()
+        );
+        Ok(())
+    })
+    .await
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -67,14 +227,26 @@ async fn serve_with(args: &ServeArgs, database_url: &str, keys: JwtKeys) -> anyh
         println!("  Try:   curl -H \"Authorization: Bearer $TOKEN\" -H \"Content-Type: application/json\" -d '{{\"name\":\"张三\"}}' http://{address}/v1/customers");
     }
     tracing::info!(%address, "listening");
-    let router = app::router(AppState {
-        pool: pool.clone(),
-        keys,
+    let (stop, stopped) = watch::channel(false);
+    let projector = args.projector.then(|| {
+        tokio::spawn(projector::runner::run(
+            pool.clone(),
+            Projection::ALL.to_vec(),
+            stopped,
+        ))
     });
-    axum::serve(listener, router)
+    let router = app::router(AppState::new(pool.clone(), keys));
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("the HTTP server failed")?;
+        .context("the HTTP server failed");
+    let _ = stop.send(true);
+    if let Some(projector) = projector {
+        if let Err(error) = projector.await {
+            tracing::error!(%error, "the projector task failed");
+        }
+    }
+    served?;
     tracing::info!("in-flight requests finished; closing the database pool");
     pool.close().await;
     Ok(())

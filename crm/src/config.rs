@@ -31,6 +31,49 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Print a signed JWT for calling the API.
     Token(TokenArgs),
+    /// Run, inspect or rebuild the read-model projections.
+    Projector {
+        #[command(subcommand)]
+        action: ProjectorCommand,
+    },
+    /// Append realistic, hash-chained history in bulk (demos, benchmarks).
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectorCommand {
+    /// Keep every projection up to date until Ctrl-C/SIGTERM.
+    Run(DatabaseArgs),
+    /// Print each projection's checkpoint and lag.
+    Status(DatabaseArgs),
+    /// Rebuild a projection (or `all`) from the first event while the service keeps answering.
+    Rebuild {
+        /// customers, timeline or all.
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Number of tenants.
+    #[arg(long, default_value_t = 10)]
+    pub tenants: usize,
+    /// Customers over all tenants.
+    #[arg(long, default_value_t = 10_000)]
+    pub customers: usize,
+    /// Customers of the largest tenant (the rest are spread evenly).
+    #[arg(long, default_value_t = 5_000)]
+    pub largest_tenant: usize,
+    /// Average events per customer, registration included.
+    #[arg(long, default_value_t = 10)]
+    pub events_per_customer: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
 }
 
 /// Where the database is.
@@ -63,6 +106,10 @@ pub struct ServeArgs {
     #[arg(long, env = "CRM_DB_MAX_CONNECTIONS", default_value_t = 32,
           value_parser = clap::value_parser!(u32).range(2..=1000))]
     pub db_max_connections: u32,
+
+    /// Run the projectors inside the service (turn off when `crm projector run` runs elsewhere).
+    #[arg(long, env = "CRM_PROJECTOR", default_value_t = true, action = clap::ArgAction::Set)]
+    pub projector: bool,
 
     /// Create a demo tenant with realistic customers and print a manager token.
     #[arg(long)]

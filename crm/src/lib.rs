@@ -7,3 +7,5 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod embedded;
+pub mod metrics;
+pub mod seed;

@@ -1,1 +1,56 @@
+//! The read API of the mini-program: customer lists and search, detail,
+//! timeline, RFM profile, sales funnel and lifecycle segments, served from the
+//! projectors' read models with rep/manager/tenant visibility.
 #![forbid(unsafe_code)]
+
+mod cursor;
+mod customers;
+mod freshness;
+mod funnel;
+
+use axum::extract::FromRef;
+use sqlx::PgPool;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use web::{Caller, JwtKeys};
+
+pub use freshness::STALE_HEADER;
+
+/// What the query routes need.
+#[derive(Clone)]
+pub struct QueryApi {
+    pub pool: PgPool,
+    pub keys: JwtKeys,
+}
+
+impl FromRef<QueryApi> for JwtKeys {
+    fn from_ref(api: &QueryApi) -> JwtKeys {
+        api.keys.clone()
+    }
+}
+
+pub fn router() -> OpenApiRouter<QueryApi> {
+    OpenApiRouter::new()
+        .routes(routes!(customers::list_customers))
+        .routes(routes!(customers::get_customer))
+        .routes(routes!(customers::get_timeline))
+        .routes(routes!(customers::get_profile))
+        .routes(routes!(funnel::get_funnel))
+        .routes(routes!(funnel::get_segments))
+}
+
+/// Which customers a caller may see: its tenant, and for a rep only its own.
+#[derive(Debug, Clone)]
+pub(crate) struct Visibility {
+    pub tenant_id: uuid::Uuid,
+    pub owner_id: Option<String>,
+}
+
+impl From<&Caller> for Visibility {
+    fn from(caller: &Caller) -> Self {
+        Visibility {
+            tenant_id: caller.tenant_id,
+            owner_id: (!caller.role.sees_whole_tenant()).then(|| caller.user_id.clone()),
+        }
+    }
+}

@@ -74,10 +74,7 @@ impl Reply {
 impl TestApp {
     pub fn new(pool: PgPool) -> Self {
         let keys = JwtKeys::from_secret(SECRET).expect("keys");
-        let router = router(AppState {
-            pool: pool.clone(),
-            keys: keys.clone(),
-        });
+        let router = router(AppState::new(pool.clone(), keys.clone()));
         Self {
             router,
             keys,

@@ -1,0 +1,165 @@
+//! `/metrics` in Prometheus text format: request counts and latencies per
+//! route, and each projection's checkpoint and lag (read at scrape time).
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use sqlx::PgPool;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProjectionLabels {
+    projection: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    checkpoint: Family<ProjectionLabels, Gauge>,
+    lag_events: Family<ProjectionLabels, Gauge>,
+    lag_seconds: Family<ProjectionLabels, Gauge<f64, AtomicU64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("crm");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(
+                [
+                    0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ]
+                .into_iter(),
+            )
+        });
+        let checkpoint = Family::<ProjectionLabels, Gauge>::default();
+        let lag_events = Family::<ProjectionLabels, Gauge>::default();
+        let lag_seconds = Family::<ProjectionLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
+        registry.register(
+            "projection_checkpoint_position",
+            "Global position of the last applied event",
+            checkpoint.clone(),
+        );
+        registry.register(
+            "projection_lag_events",
+            "Committed events not yet applied",
+            lag_events.clone(),
+        );
+        registry.register(
+            "projection_lag_seconds",
+            "Age of the oldest event not yet applied",
+            lag_seconds.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            checkpoint,
+            lag_events,
+            lag_seconds,
+        }
+    }
+}
+
+/// Middleware: counts and times every request under its route template.
+pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics
+        .latency
+        .get_or_create(&RouteLabels {
+            method: method.clone(),
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}
+
+/// Prometheus/OpenMetrics text: request counts and latencies per route,
+/// projection checkpoints and lag.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
+pub async fn render(State((metrics, pool)): State<(Arc<Metrics>, PgPool)>) -> Response {
+    match projector::runner::status(&pool).await {
+        Ok(statuses) => {
+            for status in statuses {
+                let labels = ProjectionLabels {
+                    projection: status.name.to_owned(),
+                };
+                metrics
+                    .checkpoint
+                    .get_or_create(&labels)
+                    .set(status.checkpoint.position);
+                metrics
+                    .lag_events
+                    .get_or_create(&labels)
+                    .set(status.lag_events);
+                metrics
+                    .lag_seconds
+                    .get_or_create(&labels)
+                    .set(status.lag_seconds);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "projection status unavailable for /metrics"),
+    }
+    let mut body = String::new();
+    if encode(&mut body, &metrics.registry).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}

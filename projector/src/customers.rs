@@ -1,0 +1,356 @@
+//! The `customers` projection: one row per customer plus its purchases,
+//! activities and completed funnel stays. A batch is folded in memory and
+//! written with a handful of set-based statements.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use events::values::Stage;
+use events::CustomerEvent;
+
+use crate::search;
+use crate::source::StoredEvent;
+
+/// Tables this projection owns (rebuilds swap all of them together).
+pub const TABLES: &[&str] = &[
+    "rm_customers",
+    "rm_purchases",
+    "rm_activities",
+    "rm_stage_stays",
+];
+
+/// Funnel progress rank; `closed_lost` is not progress.
+pub fn rank(stage: Stage) -> Option<i16> {
+    match stage {
+        Stage::Lead => Some(0),
+        Stage::Qualified => Some(1),
+        Stage::Proposal => Some(2),
+        Stage::Negotiation => Some(3),
+        Stage::ClosedWon => Some(4),
+        Stage::ClosedLost => None,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct CustomerRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub company: Option<String>,
+    pub industry: Option<String>,
+    pub position: Option<String>,
+    pub source: Option<String>,
+    pub owner_id: String,
+    pub stage: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub deal_value: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub probability: Decimal,
+    pub tags: Vec<String>,
+    pub archived: bool,
+    pub registered_at: DateTime<Utc>,
+    pub stage_entered_at: DateTime<Utc>,
+    pub furthest_rank: i16,
+    pub last_activity_at: Option<DateTime<Utc>>,
+    pub last_contact_at: DateTime<Utc>,
+    pub purchase_count: i32,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub total_amount: Decimal,
+    pub first_purchase_at: Option<DateTime<Utc>>,
+    pub last_purchase_at: Option<DateTime<Utc>>,
+    pub search_bigrams: Vec<String>,
+    pub search_text: String,
+    pub version: i64,
+    pub last_position: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct PurchaseRow {
+    customer_id: Uuid,
+    sequence: i64,
+    tenant_id: Uuid,
+    #[serde(with = "rust_decimal::serde::str")]
+    amount: Decimal,
+    category: String,
+    occurred_at: DateTime<Utc>,
+    order_ref: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct ActivityRow {
+    customer_id: Uuid,
+    sequence: i64,
+    tenant_id: Uuid,
+    activity_type: String,
+    subject: Option<String>,
+    occurred_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct StayRow {
+    customer_id: Uuid,
+    sequence: i64,
+    tenant_id: Uuid,
+    stage: String,
+    entered_at: DateTime<Utc>,
+    left_at: DateTime<Utc>,
+}
+
+/// What a batch changes.
+#[derive(Debug, Default)]
+struct Changes {
+    customers: HashMap<Uuid, CustomerRow>,
+    purchases: Vec<PurchaseRow>,
+    activities: Vec<ActivityRow>,
+    stays: Vec<StayRow>,
+}
+
+fn text<T: ToString>(value: &Option<T>) -> Option<String> {
+    value.as_ref().map(ToString::to_string)
+}
+
+impl CustomerRow {
+    fn registered(stored: &StoredEvent, event: &events::customer::CustomerRegistered) -> Self {
+        let mut row = CustomerRow {
+            id: stored.customer_id,
+            tenant_id: event.tenant_id,
+            name: event.name.to_string(),
+            phone: text(&event.phone),
+            email: text(&event.email),
+            company: text(&event.company),
+            industry: text(&event.industry),
+            position: text(&event.position),
+            source: text(&event.source),
+            owner_id: event.owner_id.to_string(),
+            stage: event.stage.as_str().to_owned(),
+            deal_value: event.deal_value.amount(),
+            probability: event.probability.value(),
+            tags: event.tags.iter().map(ToString::to_string).collect(),
+            archived: false,
+            registered_at: event.registered_at,
+            stage_entered_at: event.registered_at,
+            furthest_rank: rank(event.stage).unwrap_or(0),
+            last_activity_at: None,
+            last_contact_at: event.registered_at,
+            purchase_count: 0,
+            total_amount: Decimal::ZERO,
+            first_purchase_at: None,
+            last_purchase_at: None,
+            search_bigrams: Vec::new(),
+            search_text: String::new(),
+            version: stored.sequence,
+            last_position: stored.checkpoint.position,
+        };
+        row.index_search();
+        row
+    }
+
+    fn index_search(&mut self) {
+        let fields = [
+            Some(self.name.as_str()),
+            self.company.as_deref(),
+            self.phone.as_deref(),
+        ];
+        self.search_text = search::searchable_text(fields.into_iter().flatten());
+        self.search_bigrams = search::bigrams(&self.search_text);
+    }
+}
+
+impl Changes {
+    /// Applies one event; `row` is the customer's row before it (None before registration).
+    fn apply(&mut self, stored: &StoredEvent) {
+        let id = stored.customer_id;
+        if let CustomerEvent::CustomerRegistered(event) = &stored.event {
+            self.customers
+                .insert(id, CustomerRow::registered(stored, event));
+            return;
+        }
+        let Some(row) = self.customers.get_mut(&id) else {
+            tracing::warn!(customer_id = %id, sequence = stored.sequence, "event for an unknown customer skipped");
+            return;
+        };
+        row.version = stored.sequence;
+        row.last_position = stored.checkpoint.position;
+        match &stored.event {
+            CustomerEvent::CustomerRegistered(_) => {}
+            CustomerEvent::CustomerProfileUpdated(update) => {
+                if let Some(name) = &update.name {
+                    row.name = name.to_string();
+                }
+                let set = |field: &mut Option<String>, value: Option<Option<String>>| {
+                    if let Some(value) = value {
+                        *field = value;
+                    }
+                };
+                set(&mut row.phone, update.phone.as_ref().map(text));
+                set(&mut row.email, update.email.as_ref().map(text));
+                set(&mut row.company, update.company.as_ref().map(text));
+                set(&mut row.industry, update.industry.as_ref().map(text));
+                set(&mut row.position, update.position.as_ref().map(text));
+                set(&mut row.source, update.source.as_ref().map(text));
+                if let Some(deal_value) = update.deal_value {
+                    row.deal_value = deal_value.amount();
+                }
+                row.index_search();
+            }
+            CustomerEvent::CustomerAssigned(assigned) => {
+                row.owner_id = assigned.owner_id.to_string()
+            }
+            CustomerEvent::CustomerStageMoved(moved) => {
+                self.stays.push(StayRow {
+                    customer_id: id,
+                    sequence: stored.sequence,
+                    tenant_id: row.tenant_id,
+                    stage: moved.from.as_str().to_owned(),
+                    entered_at: row.stage_entered_at,
+                    left_at: stored.occurred_at,
+                });
+                row.stage = moved.to.as_str().to_owned();
+                row.stage_entered_at = stored.occurred_at;
+                row.deal_value = moved.deal_value.amount();
+                row.probability = moved.probability.value();
+                if let Some(rank) = rank(moved.to) {
+                    row.furthest_rank = row.furthest_rank.max(rank);
+                }
+            }
+            CustomerEvent::ActivityLogged(activity) => {
+                row.last_activity_at = row.last_activity_at.max(Some(activity.occurred_at));
+                row.last_contact_at = row.last_contact_at.max(activity.occurred_at);
+                self.activities.push(ActivityRow {
+                    customer_id: id,
+                    sequence: stored.sequence,
+                    tenant_id: row.tenant_id,
+                    activity_type: serde_json::to_value(activity.activity_type)
+                        .ok()
+                        .and_then(|value| value.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    subject: text(&activity.subject),
+                    occurred_at: activity.occurred_at,
+                });
+            }
+            CustomerEvent::PurchaseRecorded(purchase) => {
+                row.purchase_count += 1;
+                row.total_amount += purchase.amount.amount();
+                row.first_purchase_at =
+                    Some(row.first_purchase_at.map_or(purchase.occurred_at, |first| {
+                        first.min(purchase.occurred_at)
+                    }));
+                row.last_purchase_at = row.last_purchase_at.max(Some(purchase.occurred_at));
+                row.last_contact_at = row.last_contact_at.max(purchase.occurred_at);
+                self.purchases.push(PurchaseRow {
+                    customer_id: id,
+                    sequence: stored.sequence,
+                    tenant_id: row.tenant_id,
+                    amount: purchase.amount.amount(),
+                    category: purchase.category.to_string(),
+                    occurred_at: purchase.occurred_at,
+                    order_ref: text(&purchase.order_ref),
+                });
+            }
+            CustomerEvent::CustomerTagged(tagged) => {
+                let tag = tagged.tag.to_string();
+                if !row.tags.contains(&tag) {
+                    row.tags.push(tag);
+                }
+            }
+            CustomerEvent::CustomerUntagged(untagged) => {
+                row.tags.retain(|tag| tag != untagged.tag.as_str());
+            }
+            CustomerEvent::CustomerArchived(_) => row.archived = true,
+        }
+    }
+}
+
+/// Applies a batch to the tables named with `suffix` ("" live, "_rebuild" during a rebuild).
+pub async fn apply(
+    conn: &mut PgConnection,
+    suffix: &str,
+    batch: &[StoredEvent],
+) -> Result<(), sqlx::Error> {
+    let mut ids: Vec<Uuid> = batch.iter().map(|stored| stored.customer_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let existing: Vec<CustomerRow> = sqlx::query_as(&format!(
+        "SELECT * FROM rm_customers{suffix} WHERE id = ANY($1)"
+    ))
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut changes = Changes {
+        customers: existing.into_iter().map(|row| (row.id, row)).collect(),
+        ..Changes::default()
+    };
+    for stored in batch {
+        // Replay safety: an event the row already reflects changes nothing.
+        let seen = changes
+            .customers
+            .get(&stored.customer_id)
+            .is_some_and(|row| row.version >= stored.sequence);
+        if !seen {
+            changes.apply(stored);
+        }
+    }
+    let rows: Vec<&CustomerRow> = changes.customers.values().collect();
+    let touched: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    sqlx::query(&format!(
+        "DELETE FROM rm_customers{suffix} WHERE id = ANY($1)"
+    ))
+    .bind(&touched)
+    .execute(&mut *conn)
+    .await?;
+    insert_json(conn, &format!("rm_customers{suffix}"), &rows, false).await?;
+    insert_json(
+        conn,
+        &format!("rm_purchases{suffix}"),
+        &changes.purchases,
+        true,
+    )
+    .await?;
+    insert_json(
+        conn,
+        &format!("rm_activities{suffix}"),
+        &changes.activities,
+        true,
+    )
+    .await?;
+    insert_json(
+        conn,
+        &format!("rm_stage_stays{suffix}"),
+        &changes.stays,
+        true,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Inserts rows serialised as one JSON array (one round trip per table).
+pub(crate) async fn insert_json<T: Serialize>(
+    conn: &mut PgConnection,
+    table: &str,
+    rows: &[T],
+    ignore_duplicates: bool,
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let json = serde_json::to_string(rows).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    let conflict = if ignore_duplicates {
+        " ON CONFLICT DO NOTHING"
+    } else {
+        ""
+    };
+    sqlx::query(&format!(
+        "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1::text::jsonb){conflict}"
+    ))
+    .bind(json)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! Runs projections: batches in commit-safe order, each applied in one
+//! transaction together with its checkpoint (a crash mid-batch loses and
+//! doubles nothing); woken by NOTIFY, with a polling fallback; rebuilt from
+//! zero into shadow tables that are swapped in atomically.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::watch;
+
+use crate::source::{self, Checkpoint, SourceError, StoredEvent};
+use crate::{customers, timeline};
+
+/// The named read models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Projection {
+    Customers,
+    Timeline,
+}
+
+impl Projection {
+    pub const ALL: [Projection; 2] = [Projection::Customers, Projection::Timeline];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Projection::Customers => "customers",
+            Projection::Timeline => "timeline",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|projection| projection.name() == name)
+    }
+
+    pub fn tables(self) -> &'static [&'static str] {
+        match self {
+            Projection::Customers => customers::TABLES,
+            Projection::Timeline => timeline::TABLES,
+        }
+    }
+
+    async fn apply(
+        self,
+        conn: &mut PgConnection,
+        suffix: &str,
+        batch: &[StoredEvent],
+    ) -> Result<(), sqlx::Error> {
+        match self {
+            Projection::Customers => customers::apply(conn, suffix, batch).await,
+            Projection::Timeline => timeline::apply(conn, suffix, batch).await,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Live batches are small for low lag; rebuild batches large for throughput.
+pub const LIVE_BATCH: i64 = 1_000;
+pub const REBUILD_BATCH: i64 = 10_000;
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+const BACKOFF: Duration = Duration::from_secs(1);
+
+async fn locked_checkpoint(
+    conn: &mut PgConnection,
+    projection: Projection,
+) -> Result<Checkpoint, sqlx::Error> {
+    let (tx, position): (String, i64) = sqlx::query_as(
+        "SELECT tx::text, position FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
+    )
+    .bind(projection.name())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Checkpoint {
+        tx: tx.parse().unwrap_or(0),
+        position,
+    })
+}
+
+async fn save_checkpoint(
+    conn: &mut PgConnection,
+    projection: Projection,
+    checkpoint: Checkpoint,
+    applied: usize,
+    reset: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE projection_checkpoints
+            SET tx = $2::text::xid8, position = $3,
+                events = CASE WHEN $5 THEN 0 ELSE events END + $4, updated_at = now()
+          WHERE name = $1",
+    )
+    .bind(projection.name())
+    .bind(checkpoint.tx.to_string())
+    .bind(checkpoint.position)
+    .bind(i64::try_from(applied).unwrap_or(i64::MAX))
+    .bind(reset)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Applies the next batch of `projection` and advances its checkpoint, in one
+/// transaction. Returns how many events it applied.
+pub async fn step(
+    pool: &PgPool,
+    projection: Projection,
+    limit: i64,
+) -> Result<usize, ProjectorError> {
+    let mut tx = pool.begin().await?;
+    // The row lock also serialises with a rebuild's swap.
+    let checkpoint = locked_checkpoint(&mut tx, projection).await?;
+    let batch = source::read_batch(&mut tx, checkpoint, limit).await?;
+    let Some(last) = batch.last() else {
+        tx.rollback().await?;
+        return Ok(0);
+    };
+    let last = last.checkpoint;
+    projection.apply(&mut tx, "", &batch).await?;
+    save_checkpoint(&mut tx, projection, last, batch.len(), false).await?;
+    tx.commit().await?;
+    Ok(batch.len())
+}
+
+/// Applies batches until the projection has caught up with the committed log.
+pub async fn catch_up(pool: &PgPool, projection: Projection) -> Result<usize, ProjectorError> {
+    let mut total = 0;
+    loop {
+        let applied = step(pool, projection, LIVE_BATCH).await?;
+        total += applied;
+        if applied < usize::try_from(LIVE_BATCH).unwrap_or(usize::MAX) {
+            return Ok(total);
+        }
+    }
+}
+
+/// Keeps `projections` up to date until `shutdown` turns true.
+pub async fn run(pool: PgPool, projections: Vec<Projection>, mut shutdown: watch::Receiver<bool>) {
+    let mut listener = match PgListener::connect_with(&pool).await {
+        Ok(mut listener) => match listener.listen("crm_events").await {
+            Ok(()) => Some(listener),
+            Err(error) => {
+                tracing::warn!(%error, "LISTEN failed; projectors will poll");
+                None
+            }
+        },
+        Err(error) => {
+            tracing::warn!(%error, "no LISTEN connection; projectors will poll");
+            None
+        }
+    };
+    tracing::info!(projections = ?projections.iter().map(|p| p.name()).collect::<Vec<_>>(), "projector running");
+    while !*shutdown.borrow() {
+        let mut failed = false;
+        for projection in &projections {
+            if let Err(error) = catch_up(&pool, *projection).await {
+                tracing::error!(projection = projection.name(), error = %error, "projection batch failed; retrying");
+                failed = true;
+            }
+        }
+        let pause = if failed { BACKOFF } else { POLL_INTERVAL };
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            () = tokio::time::sleep(pause) => {}
+            notification = async {
+                match listener.as_mut() {
+                    Some(listener) => listener.recv().await.map(|_| ()),
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Err(error) = notification {
+                    tracing::warn!(%error, "notification channel failed; polling until it reconnects");
+                }
+            }
+        }
+    }
+    tracing::info!("projector stopped");
+}
+
+/// One projection's position, for `crm projector status` and `/metrics`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub name: &'static str,
+    pub checkpoint: Checkpoint,
+    pub events_applied: i64,
+    pub updated_at: DateTime<Utc>,
+    /// Committed events not yet applied.
+    pub lag_events: i64,
+    /// Age of the oldest committed event not yet applied, in seconds.
+    pub lag_seconds: f64,
+}
+
+pub async fn status(pool: &PgPool) -> Result<Vec<Status>, sqlx::Error> {
+    let mut statuses = Vec::new();
+    for projection in Projection::ALL {
+        let (tx, position, events, updated_at): (String, i64, i64, DateTime<Utc>) = sqlx::query_as(
+            "SELECT tx::text, position, events, updated_at FROM projection_checkpoints WHERE name = $1",
+        )
+        .bind(projection.name())
+        .fetch_one(pool)
+        .await?;
+        let (lag_events, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+            "SELECT count(*), min(recorded_at) FROM events
+              WHERE (tx, global_position) > ($1::text::xid8, $2)
+                AND tx < pg_snapshot_xmin(pg_current_snapshot())",
+        )
+        .bind(&tx)
+        .bind(position)
+        .fetch_one(pool)
+        .await?;
+        let lag_seconds = oldest
+            .map(|oldest| (Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0)
+            .unwrap_or(0.0);
+        statuses.push(Status {
+            name: projection.name(),
+            checkpoint: Checkpoint {
+                tx: tx.parse().unwrap_or(0),
+                position,
+            },
+            events_applied: events,
+            updated_at,
+            lag_events,
+            lag_seconds,
+        });
+    }
+    Ok(statuses)
+}
+
+/// Whether every projection in `projections` has applied the event at `position`.
+pub async fn has_applied(
+    pool: &PgPool,
+    projections: &[Projection],
+    position: i64,
+) -> Result<bool, sqlx::Error> {
+    let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
+    sqlx::query_scalar(
+        "SELECT coalesce(bool_and((e.tx, e.global_position) <= (c.tx, c.position)), true)
+           FROM projection_checkpoints c, events e
+          WHERE c.name = ANY($1) AND e.global_position = $2",
+    )
+    .bind(&names)
+    .bind(position)
+    .fetch_one(pool)
+    .await
+}
+
+const SHADOW: &str = "_rebuild";
+
+/// Rebuilds `projection` from the first event into shadow tables, then swaps
+/// them in atomically; the live tables keep serving (and being updated) until
+/// the swap. `progress(applied, total)` is called after each batch.
+pub async fn rebuild(
+    pool: &PgPool,
+    projection: Projection,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<u64, ProjectorError> {
+    for table in projection.tables() {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {table}{SHADOW}"))
+            .execute(pool)
+            .await?;
+        sqlx::query(&format!(
+            "CREATE TABLE {table}{SHADOW} (LIKE {table} INCLUDING ALL)"
+        ))
+        .execute(pool)
+        .await?;
+    }
+    let total: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Customer'")
+            .fetch_one(pool)
+            .await?;
+    let total = u64::try_from(total).unwrap_or(0);
+    let mut checkpoint = Checkpoint::default();
+    let mut applied: u64 = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let batch = source::read_batch(&mut tx, checkpoint, REBUILD_BATCH).await?;
+        let Some(last) = batch.last() else {
+            tx.rollback().await?;
+            break;
+        };
+        checkpoint = last.checkpoint;
+        projection.apply(&mut tx, SHADOW, &batch).await?;
+        tx.commit().await?;
+        applied += batch.len() as u64;
+        progress(applied, total.max(applied));
+        if (batch.len() as i64) < REBUILD_BATCH {
+            break;
+        }
+    }
+    // Swap: hold the live checkpoint (the live projector waits), apply what
+    // arrived meanwhile, then rename the shadow tables into place.
+    let mut tx = pool.begin().await?;
+    locked_checkpoint(&mut tx, projection).await?;
+    loop {
+        let batch = source::read_batch(&mut tx, checkpoint, REBUILD_BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        checkpoint = last.checkpoint;
+        projection.apply(&mut tx, SHADOW, &batch).await?;
+        applied += batch.len() as u64;
+    }
+    for table in projection.tables() {
+        sqlx::query(&format!("DROP TABLE {table}"))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!("ALTER TABLE {table}{SHADOW} RENAME TO {table}"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    save_checkpoint(
+        &mut tx,
+        projection,
+        checkpoint,
+        usize::try_from(applied).unwrap_or(usize::MAX),
+        true,
+    )
+    .await?;
+    tx.commit().await?;
+    progress(applied, total.max(applied));
+    Ok(applied)
+}

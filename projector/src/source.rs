@@ -1,0 +1,138 @@
+//! Reading the event store in commit-safe order.
+//!
+//! `global_position` is handed out when a row is inserted, not when its
+//! transaction commits, so a reader that only remembers the highest position
+//! it saw skips rows of a transaction that commits later with a lower number.
+//! Readers here take only rows whose transaction is older than every
+//! transaction still running (`tx < pg_snapshot_xmin(pg_current_snapshot())`),
+//! in `(tx, global_position)` order, and remember that pair.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use events::CustomerEvent;
+
+/// A reader's place in the log: the last `(tx, global_position)` it applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub tx: u64,
+    pub position: i64,
+}
+
+/// One event with what projections need from its row.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub checkpoint: Checkpoint,
+    pub event_id: Uuid,
+    pub tenant_id: Uuid,
+    pub customer_id: Uuid,
+    pub sequence: i64,
+    pub actor: String,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub event: CustomerEvent,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("event at position {position} cannot be read: {reason}")]
+    Undecodable { position: i64, reason: String },
+}
+
+type Row = (
+    String,
+    i64,
+    Uuid,
+    Uuid,
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+);
+
+/// The next committed events after `after`, at most `limit`.
+pub async fn read_batch(
+    conn: &mut PgConnection,
+    after: Checkpoint,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, SourceError> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT tx::text, global_position, event_id, tenant_id, aggregate_id, sequence,
+                event_version, payload::text, metadata ->> 'actor', occurred_at, recorded_at
+           FROM events
+          WHERE aggregate_type = 'Customer'
+            AND (tx, global_position) > ($1::text::xid8, $2)
+            AND tx < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY tx, global_position
+          LIMIT $3",
+    )
+    .bind(after.tx.to_string())
+    .bind(after.position)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(decode).collect()
+}
+
+fn decode(row: Row) -> Result<StoredEvent, SourceError> {
+    let (
+        tx,
+        position,
+        event_id,
+        tenant_id,
+        aggregate_id,
+        sequence,
+        version,
+        payload,
+        actor,
+        occurred_at,
+        recorded_at,
+    ) = row;
+    let undecodable = |reason: String| SourceError::Undecodable { position, reason };
+    if version != events::customer::V1 {
+        return Err(undecodable(format!("unknown event version {version}")));
+    }
+    let event: CustomerEvent =
+        serde_json::from_str(&payload).map_err(|error| undecodable(error.to_string()))?;
+    Ok(StoredEvent {
+        checkpoint: Checkpoint {
+            tx: tx
+                .parse()
+                .map_err(|_| undecodable(format!("bad tx {tx}")))?,
+            position,
+        },
+        event_id,
+        tenant_id,
+        customer_id: Uuid::parse_str(&aggregate_id)
+            .map_err(|_| undecodable(format!("aggregate id {aggregate_id} is not a UUID")))?,
+        sequence,
+        actor: actor.unwrap_or_default(),
+        occurred_at,
+        recorded_at,
+        event,
+    })
+}
+
+/// The newest committed-and-visible checkpoint of the whole log, for lag.
+pub async fn head(conn: &mut PgConnection) -> Result<Checkpoint, sqlx::Error> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "SELECT tx::text, global_position FROM events
+          WHERE tx < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY tx DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row
+        .map(|(tx, position)| Checkpoint {
+            tx: tx.parse().unwrap_or(0),
+            position,
+        })
+        .unwrap_or_default())
+}
