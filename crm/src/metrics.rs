@@ -50,12 +50,9 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("crm");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(
-                [
-                    0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                ]
-                .into_iter(),
-            )
+            Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ])
         });
         let checkpoint = Family::<ProjectionLabels, Gauge>::default();
         let lag_events = Family::<ProjectionLabels, Gauge>::default();
