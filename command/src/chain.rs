@@ -57,34 +57,14 @@ pub fn hash_of(event: &ChainedEvent, prev_hash: &[u8]) -> [u8; 32] {
 
 /// Checks a stream's events, in sequence order, against their stored hashes.
 pub fn verify_stream(events: &[ChainedEvent]) -> Result<(), ChainBreak> {
-    let mut previous: Vec<u8> = Vec::new();
-    for (index, event) in events.iter().enumerate() {
-        let expected_sequence = i64::try_from(index).unwrap_or(i64::MAX) + 1;
-        let broken = |reason: String| ChainBreak {
-            sequence: event.sequence,
-            reason,
-        };
-        if event.sequence != expected_sequence {
-            return Err(broken(format!(
-                "expected sequence {expected_sequence}, found {}",
-                event.sequence
-            )));
-        }
-        let stored_prev = event.prev_hash.clone().unwrap_or_default();
-        if stored_prev != previous {
-            return Err(broken(
-                "prev_hash does not match the previous event's hash".to_owned(),
-            ));
-        }
-        if hash_of(event, &previous)[..] != event.hash[..] {
-            return Err(broken(
-                "hash does not match the event's content (payload, metadata or header changed)"
-                    .to_owned(),
-            ));
-        }
-        previous.clone_from(&event.hash);
+    let mut verifier = ChainVerifier::default();
+    for event in events {
+        verifier.check(event);
     }
-    Ok(())
+    match verifier.breaks.into_iter().next() {
+        Some((_, broken)) => Err(broken),
+        None => Ok(()),
+    }
 }
 
 /// Loads one stream in sequence order, with the JSON as stored text.
@@ -104,4 +84,70 @@ pub async fn load_stream(
     .bind(aggregate_id)
     .fetch_all(pool)
     .await
+}
+
+/// Verifies many streams from events in any interleaving that keeps each
+/// stream's sequence order (e.g. global position order): remembers only each
+/// stream's last sequence and hash.
+#[derive(Debug, Default)]
+pub struct ChainVerifier {
+    streams: std::collections::HashMap<(String, String), (i64, Vec<u8>)>,
+    events: u64,
+    breaks: Vec<(String, ChainBreak)>,
+}
+
+impl ChainVerifier {
+    pub fn check(&mut self, event: &ChainedEvent) {
+        self.events += 1;
+        let key = (event.aggregate_type.clone(), event.aggregate_id.clone());
+        let (last_sequence, previous) = self.streams.get(&key).cloned().unwrap_or((0, Vec::new()));
+        if last_sequence < 0 {
+            return; // already broken: report only the first break of a stream
+        }
+        let reason = if event.sequence != last_sequence + 1 {
+            Some(format!(
+                "expected sequence {}, found {}",
+                last_sequence + 1,
+                event.sequence
+            ))
+        } else if event.prev_hash.clone().unwrap_or_default() != previous {
+            Some("prev_hash does not match the previous event's hash".to_owned())
+        } else if hash_of(event, &previous)[..] != event.hash[..] {
+            Some(
+                "hash does not match the event's content (payload, metadata or header changed)"
+                    .to_owned(),
+            )
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => {
+                self.breaks.push((
+                    event.aggregate_id.clone(),
+                    ChainBreak {
+                        sequence: event.sequence,
+                        reason,
+                    },
+                ));
+                self.streams.insert(key, (-1, Vec::new()));
+            }
+            None => {
+                self.streams
+                    .insert(key, (event.sequence, event.hash.clone()));
+            }
+        }
+    }
+
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    pub fn streams(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// The first break of each broken stream: (aggregate id, break).
+    pub fn breaks(&self) -> &[(String, ChainBreak)] {
+        &self.breaks
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::{FromRef, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -240,9 +240,15 @@ fn amount(raw: &Value, positive: bool) -> Result<Money, InvalidValue> {
     }
 }
 
+/// Instants in events have PostgreSQL's precision (microseconds), so a
+/// replayed state equals the stored read models exactly.
+fn microseconds(instant: DateTime<Utc>) -> DateTime<Utc> {
+    instant.trunc_subsecs(6)
+}
+
 fn instant(raw: &str) -> Result<DateTime<Utc>, InvalidValue> {
     DateTime::parse_from_rfc3339(raw.trim())
-        .map(|instant| instant.with_timezone(&Utc))
+        .map(|instant| microseconds(instant.with_timezone(&Utc)))
         .map_err(|_| {
             InvalidValue("must be an RFC 3339 instant such as 2026-11-25T09:30:00+08:00".into())
         })

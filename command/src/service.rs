@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
@@ -113,9 +113,12 @@ impl CommandService {
     async fn execute_inner(
         &self,
         customer_id: Uuid,
-        command: CustomerCommand,
+        mut command: CustomerCommand,
         request: &RequestContext,
     ) -> Result<Accepted, ExecuteError> {
+        // Instants in events have PostgreSQL's precision, so states replayed
+        // from events equal the stored read models exactly.
+        command.now = command.now.trunc_subsecs(6);
         if let Some(key) = &request.idempotency_key {
             // The append committed but the idempotency record was lost (crash in
             // between): the event itself remembers the key.

@@ -13,8 +13,8 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::config::{
-    Cli, Command, DatabaseArgs, MigrateArgs, ProjectorCommand, Secret, SeedArgs, ServeArgs,
-    TokenArgs,
+    AuditCommand, Cli, Command, DatabaseArgs, MigrateArgs, ProjectorCommand, Secret, SeedArgs,
+    ServeArgs, TokenArgs,
 };
 use crate::embedded::EmbeddedPostgres;
 use crate::{db, demo};
@@ -29,6 +29,46 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(args) => token(args),
         Command::Projector { action } => projector_command(action).await,
         Command::Seed(args) => seed(args).await,
+        Command::Audit { action } => audit(action).await,
+    }
+}
+
+async fn audit(action: AuditCommand) -> anyhow::Result<()> {
+    match action {
+        AuditCommand::Export { tenant, customer, database } => {
+            with_pool(&database, |pool| async move {
+                let mut out = std::io::BufWriter::new(std::io::stdout());
+                let written = query::audit::export(&pool, tenant, customer, &mut out)
+                    .await
+                    .map_err(|error| anyhow::anyhow!("export failed: {error}"))?;
+                eprintln!("exported {written} events");
+                Ok(())
+            })
+            .await
+        }
+        AuditCommand::Verify { tenant, database } => {
+            with_pool(&database, |pool| async move {
+                let started = std::time::Instant::now();
+                let report = query::audit::verify_tenant(&pool, tenant).await?;
+                let seconds = started.elapsed().as_secs_f64();
+                println!(
+                    "tenant {tenant}: {} events in {} streams verified in {seconds:.2} s ({:.0} events/s)",
+                    report.events,
+                    report.streams,
+                    report.events as f64 / seconds.max(1e-9)
+                );
+                for (customer, broken) in &report.breaks {
+                    println!("BROKEN customer {customer} at sequence {}: {}", broken.sequence, broken.reason);
+                }
+                if report.breaks.is_empty() {
+                    println!("all hash chains verify");
+                    Ok(())
+                } else {
+                    anyhow::bail!("{} stream(s) fail verification", report.breaks.len())
+                }
+            })
+            .await
+        }
     }
 }
 

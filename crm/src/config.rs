@@ -38,6 +38,31 @@ pub enum Command {
     },
     /// Append realistic, hash-chained history in bulk (demos, benchmarks).
     Seed(SeedArgs),
+    /// Export or verify the history auditors rely on.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write a tenant's events (or one customer's) to stdout as NDJSON.
+    Export {
+        #[arg(long)]
+        tenant: Uuid,
+        #[arg(long)]
+        customer: Option<Uuid>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Recompute every stream's hash chain; exit non-zero on a break.
+    Verify {
+        #[arg(long)]
+        tenant: Uuid,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
@@ -72,7 +72,7 @@ pub async fn seed(pool: &PgPool) -> anyhow::Result<Uuid> {
         role: Role::Manager,
     };
     let mut rng = StdRng::seed_from_u64(20_261_125);
-    let now = Utc::now();
+    let now = Utc::now().trunc_subsecs(6);
     for index in 0..CUSTOMERS {
         let id = Uuid::now_v7();
         let run = |action: Action| CustomerCommand {

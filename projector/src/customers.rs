@@ -13,6 +13,7 @@ use uuid::Uuid;
 use events::values::Stage;
 use events::CustomerEvent;
 
+use crate::profile::{Activity, Facts, Purchase};
 use crate::search;
 use crate::source::StoredEvent;
 
@@ -112,6 +113,14 @@ struct Changes {
     stays: Vec<StayRow>,
 }
 
+/// The probability at the column's scale (numeric(5,4)), so a replayed row
+/// equals the stored one digit for digit.
+fn probability_column(probability: events::values::Probability) -> Decimal {
+    let mut value = probability.value();
+    value.rescale(4);
+    value
+}
+
 fn text<T: ToString>(value: &Option<T>) -> Option<String> {
     value.as_ref().map(ToString::to_string)
 }
@@ -131,7 +140,7 @@ impl CustomerRow {
             owner_id: event.owner_id.to_string(),
             stage: event.stage.as_str().to_owned(),
             deal_value: event.deal_value.amount(),
-            probability: event.probability.value(),
+            probability: probability_column(event.probability),
             tags: event.tags.iter().map(ToString::to_string).collect(),
             archived: false,
             registered_at: event.registered_at,
@@ -140,7 +149,7 @@ impl CustomerRow {
             last_activity_at: None,
             last_contact_at: event.registered_at,
             purchase_count: 0,
-            total_amount: Decimal::ZERO,
+            total_amount: Decimal::new(0, 2),
             first_purchase_at: None,
             last_purchase_at: None,
             search_bigrams: Vec::new(),
@@ -215,7 +224,7 @@ impl Changes {
                 row.stage = moved.to.as_str().to_owned();
                 row.stage_entered_at = stored.occurred_at;
                 row.deal_value = moved.deal_value.amount();
-                row.probability = moved.probability.value();
+                row.probability = probability_column(moved.probability);
                 if let Some(rank) = rank(moved.to) {
                     row.furthest_rank = row.furthest_rank.max(rank);
                 }
@@ -266,6 +275,40 @@ impl Changes {
             CustomerEvent::CustomerArchived(_) => row.archived = true,
         }
     }
+}
+
+/// The customer's row after `events` (one stream, in sequence order), exactly
+/// as the projection builds it; `None` before registration.
+pub fn replay(events: &[StoredEvent]) -> Option<CustomerRow> {
+    let mut changes = Changes::default();
+    for stored in events {
+        changes.apply(stored);
+    }
+    changes.customers.into_values().next()
+}
+
+/// What the profile formulas read, from one stream's events.
+pub fn facts(registered_at: DateTime<Utc>, events: &[StoredEvent]) -> Facts {
+    let mut facts = Facts {
+        registered_at,
+        purchases: Vec::new(),
+        activities: Vec::new(),
+    };
+    for stored in events {
+        match &stored.event {
+            CustomerEvent::PurchaseRecorded(purchase) => facts.purchases.push(Purchase {
+                occurred_at: purchase.occurred_at,
+                amount: purchase.amount.amount(),
+                category: purchase.category.to_string(),
+            }),
+            CustomerEvent::ActivityLogged(activity) => facts.activities.push(Activity {
+                occurred_at: activity.occurred_at,
+                activity_type: activity.activity_type,
+            }),
+            _ => {}
+        }
+    }
+    facts
 }
 
 /// Applies a batch to the tables named with `suffix` ("" live, "_rebuild" during a rebuild).

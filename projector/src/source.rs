@@ -43,7 +43,8 @@ pub enum SourceError {
     Undecodable { position: i64, reason: String },
 }
 
-type Row = (
+/// The columns `read_batch` selects, in order (other readers select the same).
+pub type Row = (
     String,
     i64,
     Uuid,
@@ -81,7 +82,8 @@ pub async fn read_batch(
     rows.into_iter().map(decode).collect()
 }
 
-fn decode(row: Row) -> Result<StoredEvent, SourceError> {
+/// Turns a selected row into an event, refusing unknown versions.
+pub fn decode(row: Row) -> Result<StoredEvent, SourceError> {
     let (
         tx,
         position,
@@ -118,21 +120,4 @@ fn decode(row: Row) -> Result<StoredEvent, SourceError> {
         recorded_at,
         event,
     })
-}
-
-/// The newest committed-and-visible checkpoint of the whole log, for lag.
-pub async fn head(conn: &mut PgConnection) -> Result<Checkpoint, sqlx::Error> {
-    let row: Option<(String, i64)> = sqlx::query_as(
-        "SELECT tx::text, global_position FROM events
-          WHERE tx < pg_snapshot_xmin(pg_current_snapshot())
-          ORDER BY tx DESC, global_position DESC LIMIT 1",
-    )
-    .fetch_optional(conn)
-    .await?;
-    Ok(row
-        .map(|(tx, position)| Checkpoint {
-            tx: tx.parse().unwrap_or(0),
-            position,
-        })
-        .unwrap_or_default())
 }

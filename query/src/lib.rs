@@ -3,6 +3,7 @@
 //! projectors' read models with rep/manager/tenant visibility.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 mod cursor;
 mod customers;
 mod freshness;
@@ -37,6 +38,9 @@ pub fn router() -> OpenApiRouter<QueryApi> {
         .routes(routes!(customers::get_profile))
         .routes(routes!(funnel::get_funnel))
         .routes(routes!(funnel::get_segments))
+        .routes(routes!(audit::history))
+        .routes(routes!(audit::state))
+        .routes(routes!(audit::verify))
 }
 
 /// Which customers a caller may see: its tenant, and for a rep only its own.

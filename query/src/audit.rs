@@ -1,0 +1,425 @@
+//! Audit routes (auditor and admin only): a customer's full history with its
+//! hash chain, its state as of any instant, and chain verification.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::PgPool;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use command::chain::{self, ChainedEvent};
+use projector::customers::{self, CustomerRow};
+use projector::profile::{self, Profile};
+use projector::source::{self, StoredEvent};
+use web::extract::{Path, Query};
+use web::{ApiError, Caller, Problem, Role};
+
+use crate::customers::parse_instant;
+use crate::QueryApi;
+
+pub const NDJSON: &str = "application/x-ndjson";
+const AUDITORS: &[Role] = &[Role::Auditor, Role::Admin];
+const DEFAULT_PAGE: i64 = 100;
+const MAX_PAGE: i64 = 1_000;
+
+/// One event as auditors see it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditEvent {
+    pub customer_id: Uuid,
+    pub sequence: i64,
+    pub position: i64,
+    pub event_id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub version: String,
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    pub actor: Option<String>,
+    pub role: Option<String>,
+    pub command: Option<String>,
+    pub correlation_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    /// Hex SHA-256 of the previous event; null for the first.
+    pub prev_hash: Option<String>,
+    pub hash: String,
+}
+
+/// A stored row with everything the audit routes need.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    #[sqlx(flatten)]
+    pub chained: ChainedEvent,
+    pub tx: String,
+    pub global_position: i64,
+    pub tenant_id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Columns for [`AuditRow`]; every reader of audit rows selects these.
+pub const AUDIT_COLUMNS: &str =
+    "aggregate_type, aggregate_id, sequence, event_type, event_version, event_id, \
+     recorded_at, payload::text AS payload, metadata::text AS metadata, prev_hash, hash, \
+     tx::text AS tx, global_position, tenant_id, occurred_at";
+
+impl AuditRow {
+    pub fn to_audit_event(&self) -> AuditEvent {
+        let event = &self.chained;
+        let metadata: Value = serde_json::from_str(&event.metadata).unwrap_or(Value::Null);
+        let field = |name: &str| {
+            metadata
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        AuditEvent {
+            customer_id: Uuid::parse_str(&event.aggregate_id).unwrap_or_default(),
+            sequence: event.sequence,
+            position: self.global_position,
+            event_id: event.event_id,
+            event_type: event.event_type.clone(),
+            version: event.event_version.clone(),
+            payload: serde_json::from_str(&event.payload).unwrap_or(Value::Null),
+            actor: field("actor"),
+            role: field("role"),
+            command: field("command"),
+            correlation_id: field("correlation_id"),
+            idempotency_key: field("idempotency_key"),
+            occurred_at: self.occurred_at,
+            recorded_at: event.recorded_at,
+            prev_hash: event.prev_hash.as_ref().map(hex::encode),
+            hash: hex::encode(&event.hash),
+        }
+    }
+
+    fn to_stored(&self) -> Result<StoredEvent, ApiError> {
+        let event = &self.chained;
+        let metadata: Value = serde_json::from_str(&event.metadata).unwrap_or(Value::Null);
+        source::decode((
+            self.tx.clone(),
+            self.global_position,
+            event.event_id,
+            self.tenant_id,
+            event.aggregate_id.clone(),
+            event.sequence,
+            event.event_version.clone(),
+            event.payload.clone(),
+            metadata
+                .get("actor")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            self.occurred_at,
+            event.recorded_at,
+        ))
+        .map_err(ApiError::internal)
+    }
+}
+
+/// The whole stream of a customer of `tenant_id`; empty when unknown or another tenant's.
+pub async fn load(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    customer_id: Uuid,
+) -> Result<Vec<AuditRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM events
+          WHERE aggregate_type = 'Customer' AND aggregate_id = $1 AND tenant_id = $2
+          ORDER BY sequence"
+    ))
+    .bind(customer_id.to_string())
+    .bind(tenant_id)
+    .fetch_all(pool)
+    .await
+}
+
+async fn stream_of(
+    api: &QueryApi,
+    caller: &Caller,
+    customer_id: Uuid,
+) -> Result<Vec<AuditRow>, ApiError> {
+    caller.require(AUDITORS)?;
+    let rows = load(&api.pool, caller.tenant_id, customer_id)
+        .await
+        .map_err(ApiError::internal)?;
+    if rows.is_empty() {
+        return Err(ApiError::NotFound("customer not found".into()));
+    }
+    Ok(rows)
+}
+
+fn wants_ndjson(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains(NDJSON))
+}
+
+/// One JSON document per line.
+pub fn ndjson_line(event: &AuditEvent) -> String {
+    let mut line = serde_json::to_string(event).unwrap_or_default();
+    line.push('\n');
+    line
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// Events after this sequence (default 0).
+    after_sequence: Option<i64>,
+    /// 1–1000, default 100 (JSON pages only; NDJSON returns the whole stream).
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryPage {
+    items: Vec<AuditEvent>,
+    /// Pass as `after_sequence` for the next page; absent on the last.
+    next_after_sequence: Option<i64>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/audit/customers/{id}/events", tag = "audit",
+    params(("id" = Uuid, Path, description = "Customer id"), HistoryParams),
+    responses(
+        (status = 200, description = "The stream in order, with its hash chain (JSON pages, or NDJSON with Accept: application/x-ndjson)", body = HistoryPage),
+        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an auditor or admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer in this tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn history(
+    State(api): State<QueryApi>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Query(params): Query<HistoryParams>,
+) -> Result<Response, ApiError> {
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    let rows = stream_of(&api, &caller, id).await?;
+    if wants_ndjson(&headers) {
+        let body: String = rows
+            .iter()
+            .map(|row| ndjson_line(&row.to_audit_event()))
+            .collect();
+        return Ok((
+            [(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON))],
+            body,
+        )
+            .into_response());
+    }
+    let after = params.after_sequence.unwrap_or(0);
+    let mut items: Vec<AuditEvent> = rows
+        .iter()
+        .filter(|row| row.chained.sequence > after)
+        .take(usize::try_from(limit).unwrap_or(0) + 1)
+        .map(AuditRow::to_audit_event)
+        .collect();
+    let next_after_sequence = if items.len() as i64 > limit {
+        items.truncate(usize::try_from(limit).unwrap_or(0));
+        items.last().map(|event| event.sequence)
+    } else {
+        None
+    };
+    Ok(Json(HistoryPage {
+        items,
+        next_after_sequence,
+    })
+    .into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StateParams {
+    /// RFC 3339: the state from the events recorded up to this instant.
+    as_of: Option<String>,
+    /// Or: the state after this many events.
+    sequence: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StateAsOf {
+    /// The instant the state and profile are for.
+    as_of: DateTime<Utc>,
+    /// Events applied.
+    version: i64,
+    #[schema(value_type = Object)]
+    state: CustomerRow,
+    profile: Profile,
+}
+
+#[utoipa::path(
+    get, path = "/v1/audit/customers/{id}/state", tag = "audit",
+    params(("id" = Uuid, Path, description = "Customer id"), StateParams),
+    responses(
+        (status = 200, description = "State rebuilt from the events recorded up to then, with its profile for that instant", body = StateAsOf),
+        (status = 400, description = "Malformed as_of or sequence", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an auditor or admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer in this tenant, or not registered yet then", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn state(
+    State(api): State<QueryApi>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Query(params): Query<StateParams>,
+) -> Result<Response, ApiError> {
+    let as_of = params
+        .as_of
+        .as_deref()
+        .map(|raw| parse_instant("as_of", raw))
+        .transpose()?;
+    if as_of.is_some() && params.sequence.is_some() {
+        return Err(ApiError::BadRequest(
+            "give as_of or sequence, not both".into(),
+        ));
+    }
+    if params.sequence.is_some_and(|sequence| sequence < 1) {
+        return Err(ApiError::BadRequest("sequence must be 1 or more".into()));
+    }
+    let rows = stream_of(&api, &caller, id).await?;
+    let known: Vec<&AuditRow> = rows
+        .iter()
+        .filter(|row| match (as_of, params.sequence) {
+            (Some(as_of), _) => row.chained.recorded_at <= as_of,
+            (None, Some(sequence)) => row.chained.sequence <= sequence,
+            (None, None) => true,
+        })
+        .collect();
+    let Some(last) = known.last() else {
+        return Err(ApiError::NotFound(
+            "the customer was not registered yet at that instant".into(),
+        ));
+    };
+    let instant = as_of.unwrap_or(last.chained.recorded_at);
+    let events = known
+        .iter()
+        .map(|row| row.to_stored())
+        .collect::<Result<Vec<_>, _>>()?;
+    let state = customers::replay(&events)
+        .ok_or_else(|| ApiError::internal("stream does not start with a registration"))?;
+    let profile = profile::profile(&customers::facts(state.registered_at, &events), instant);
+    Ok(Json(StateAsOf {
+        as_of: instant,
+        version: last.chained.sequence,
+        state,
+        profile,
+    })
+    .into_response())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Verification {
+    valid: bool,
+    events: usize,
+    /// The first sequence whose hash does not verify.
+    broken_at: Option<i64>,
+    reason: Option<String>,
+    /// Hex hash of the last event: the stream's fingerprint.
+    head: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/audit/customers/{id}/verify", tag = "audit",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    responses(
+        (status = 200, description = "Whether the stream's hash chain verifies, else the first broken sequence", body = Verification),
+        (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an auditor or admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer in this tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn verify(
+    State(api): State<QueryApi>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Response, ApiError> {
+    let rows = stream_of(&api, &caller, id).await?;
+    let chained: Vec<ChainedEvent> = rows.iter().map(|row| row.chained.clone()).collect();
+    let outcome = chain::verify_stream(&chained);
+    Ok(Json(Verification {
+        valid: outcome.is_ok(),
+        events: chained.len(),
+        broken_at: outcome.as_ref().err().map(|broken| broken.sequence),
+        reason: outcome.err().map(|broken| broken.reason),
+        head: chained.last().map(|event| hex::encode(&event.hash)),
+    })
+    .into_response())
+}
+
+/// What `crm audit verify` found for a tenant.
+#[derive(Debug)]
+pub struct TenantVerification {
+    pub events: u64,
+    pub streams: usize,
+    /// The first break of each broken stream: (customer id, break).
+    pub breaks: Vec<(String, chain::ChainBreak)>,
+}
+
+/// Recomputes the hash chain of every stream of a tenant, reading the log once
+/// in position order (which keeps each stream's sequence order: an event can
+/// only be appended after its predecessor committed).
+pub async fn verify_tenant(
+    pool: &PgPool,
+    tenant_id: Uuid,
+) -> Result<TenantVerification, sqlx::Error> {
+    use futures_util::TryStreamExt;
+    let query =
+        format!("SELECT {AUDIT_COLUMNS} FROM events WHERE tenant_id = $1 ORDER BY global_position");
+    let mut rows = sqlx::query_as::<_, AuditRow>(&query)
+        .bind(tenant_id)
+        .fetch(pool);
+    let mut verifier = chain::ChainVerifier::default();
+    while let Some(row) = rows.try_next().await? {
+        verifier.check(&row.chained);
+    }
+    Ok(TenantVerification {
+        events: verifier.events(),
+        streams: verifier.streams(),
+        breaks: verifier.breaks().to_vec(),
+    })
+}
+
+/// Writes a tenant's events (or one customer's) as NDJSON, in position order.
+pub async fn export(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    customer_id: Option<Uuid>,
+    out: &mut (impl std::io::Write + Send),
+) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+    use futures_util::TryStreamExt;
+    let query = format!(
+        "SELECT {AUDIT_COLUMNS} FROM events
+          WHERE tenant_id = $1 AND ($2::text IS NULL OR aggregate_id = $2)
+          ORDER BY global_position"
+    );
+    let mut rows = sqlx::query_as::<_, AuditRow>(&query)
+        .bind(tenant_id)
+        .bind(customer_id.map(|id| id.to_string()))
+        .fetch(pool);
+    let mut written = 0;
+    while let Some(row) = rows.try_next().await? {
+        out.write_all(ndjson_line(&row.to_audit_event()).as_bytes())?;
+        written += 1;
+    }
+    out.flush()?;
+    Ok(written)
+}
