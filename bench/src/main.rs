@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,6 +80,9 @@ enum Phase {
         /// Seed of the customer and command choice (each client adds its number).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Print answered requests per second to stderr every so often (0s: never).
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        progress: Duration,
     },
 }
 
@@ -138,7 +142,15 @@ async fn main() -> anyhow::Result<()> {
             ids,
             json_out,
             seed,
-        } => run(&cli, Arc::new(target), ids, json_out.as_deref(), *seed).await,
+            progress,
+        } => {
+            let options = RunOptions {
+                json_out: json_out.as_deref(),
+                seed: *seed,
+                progress: *progress,
+            };
+            run(&cli, Arc::new(target), ids, options).await
+        }
     }
 }
 
@@ -340,13 +352,23 @@ struct ClientStats {
 
 const SAMPLES_PER_CLIENT: usize = 3;
 
+struct RunOptions<'a> {
+    json_out: Option<&'a Path>,
+    seed: u64,
+    progress: Duration,
+}
+
 async fn run(
     cli: &Cli,
     target: Arc<Target>,
     ids_path: &Path,
-    json_out: Option<&Path>,
-    seed: u64,
+    options: RunOptions<'_>,
 ) -> anyhow::Result<()> {
+    let RunOptions {
+        json_out,
+        seed,
+        progress,
+    } = options;
     let text = std::fs::read_to_string(ids_path)
         .with_context(|| format!("reading the ids from {}", ids_path.display()))?;
     let ids = text
@@ -367,6 +389,16 @@ async fn run(
     let start = Instant::now();
     let measure_from = start + cli.warmup;
     let measure_until = measure_from + cli.duration;
+    let answered = Arc::new(AtomicU64::new(0));
+    let reporter = (!progress.is_zero()).then(|| {
+        tokio::spawn(report_progress(
+            Arc::clone(&answered),
+            start,
+            progress,
+            measure_from,
+            measure_until,
+        ))
+    });
     let mut tasks = JoinSet::new();
     for client in 0..cli.clients {
         // Customer n belongs to client n % clients; the client knows its stage.
@@ -382,8 +414,8 @@ async fn run(
             target,
             owned,
             client_seed,
-            measure_from,
-            measure_until,
+            Arc::clone(&answered),
+            (measure_from, measure_until),
         ));
     }
     let mut total = ClientStats::default();
@@ -407,6 +439,9 @@ async fn run(
             total.samples.extend(stats.samples);
         }
     }
+    if let Some(reporter) = reporter {
+        reporter.abort();
+    }
     let report = Report::new(cli, &mut total);
     report.print_human();
     let line = serde_json::to_string(&report).context("encoding the JSON result")?;
@@ -423,8 +458,8 @@ async fn drive(
     target: Arc<Target>,
     mut owned: Vec<(Uuid, &'static str)>,
     seed: u64,
-    measure_from: Instant,
-    measure_until: Instant,
+    answered: Arc<AtomicU64>,
+    (measure_from, measure_until): (Instant, Instant),
 ) -> ClientStats {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut stats = ClientStats::default();
@@ -476,6 +511,7 @@ async fn drive(
         }
         match outcome {
             Outcome::Status(status) => {
+                answered.fetch_add(1, Ordering::Relaxed);
                 if measured {
                     let micros =
                         u64::try_from(done.duration_since(sent).as_micros()).unwrap_or(u64::MAX);
@@ -503,6 +539,35 @@ async fn drive(
         }
     }
     stats
+}
+
+/// Prints answered requests per second of each interval (any status).
+async fn report_progress(
+    answered: Arc<AtomicU64>,
+    start: Instant,
+    every: Duration,
+    measure_from: Instant,
+    measure_until: Instant,
+) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::from_std(start + every), every);
+    let mut last = 0;
+    loop {
+        let tick = ticker.tick().await.into_std();
+        let now = answered.load(Ordering::Relaxed);
+        let phase = if tick <= measure_from {
+            "warmup"
+        } else if tick <= measure_until {
+            "measured"
+        } else {
+            "tail"
+        };
+        eprintln!(
+            "progress: {:>5.1} s  {:>8.1} answers/s  ({phase})",
+            tick.duration_since(start).as_secs_f64(),
+            (now - last) as f64 / every.as_secs_f64()
+        );
+        last = now;
+    }
 }
 
 // ------------------------------------------------------------------ report

@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use events::customer::{
-    ActivityLogged, CustomerArchived, CustomerAssigned, CustomerProfileUpdated, CustomerRegistered,
-    CustomerStageMoved, CustomerTagged, CustomerUntagged, PurchaseRecorded,
+    ActivityLogged, CustomerArchived, CustomerAssigned, CustomerForgotten, CustomerProfileUpdated,
+    CustomerRegistered, CustomerStageMoved, CustomerTagged, CustomerUntagged, PurchaseRecorded,
 };
+use events::personal::Personal;
 use events::values::{
     ActivityType, CustomerName, Email, Money, OrderRef, Phone, Probability, ShortText, Stage, Tag,
     UserId,
@@ -75,6 +76,10 @@ pub enum Action {
     Archive {
         reason: Option<ShortText>,
     },
+    /// Erase the customer's personal data (admin only).
+    Forget {
+        reason: ShortText,
+    },
 }
 
 impl Action {
@@ -90,6 +95,7 @@ impl Action {
             Action::Tag(_) => "TagCustomer",
             Action::Untag(_) => "UntagCustomer",
             Action::Archive { .. } => "ArchiveCustomer",
+            Action::Forget { .. } => "ForgetCustomer",
         }
     }
 }
@@ -119,6 +125,8 @@ pub enum CustomerError {
     VersionMismatch { expected: u64, actual: u64 },
     #[error("customer is archived")]
     Archived,
+    #[error("the customer's personal data was erased")]
+    Forgotten,
     #[error("customer already exists")]
     AlreadyRegistered,
     #[error("{field}: {message}")]
@@ -154,6 +162,7 @@ struct CustomerState {
     /// order_ref → sequence of its PurchaseRecorded, for idempotent purchases.
     order_refs: BTreeMap<OrderRef, u64>,
     archived: bool,
+    forgotten: bool,
 }
 
 impl Customer {
@@ -206,6 +215,12 @@ impl Customer {
         let Action::Register(registration) = action else {
             let state = self.state.as_ref().filter(|_| self.visible_to(&actor));
             let state = state.ok_or(CustomerError::NotFound)?;
+            if let Action::Forget { reason } = action {
+                return state.forget(&actor, reason);
+            }
+            if state.forgotten {
+                return Err(CustomerError::Forgotten);
+            }
             if state.archived {
                 return Err(CustomerError::Archived);
             }
@@ -233,9 +248,9 @@ impl Customer {
         Ok(Some(CustomerEvent::CustomerRegistered(
             CustomerRegistered {
                 tenant_id: actor.tenant_id,
-                name: registration.name,
-                phone: registration.phone,
-                email: registration.email,
+                name: Personal::Clear(registration.name),
+                phone: registration.phone.map(Personal::Clear),
+                email: registration.email.map(Personal::Clear),
                 company: registration.company,
                 industry: registration.industry,
                 position: registration.position,
@@ -280,6 +295,25 @@ fn not_in_future(
 }
 
 impl CustomerState {
+    /// Erasure is allowed on archived customers too, and repeating it changes nothing.
+    fn forget(
+        &self,
+        actor: &Actor,
+        reason: ShortText,
+    ) -> Result<Option<CustomerEvent>, CustomerError> {
+        if actor.role != Role::Admin {
+            return Err(CustomerError::Forbidden(
+                "only an admin may erase a customer's personal data".to_owned(),
+            ));
+        }
+        if self.forgotten {
+            return Ok(None);
+        }
+        Ok(Some(CustomerEvent::CustomerForgotten(CustomerForgotten {
+            reason,
+        })))
+    }
+
     fn decide(
         &self,
         actor: &Actor,
@@ -288,6 +322,7 @@ impl CustomerState {
     ) -> Result<Option<CustomerEvent>, CustomerError> {
         let event = match action {
             Action::Register(_) => return Err(CustomerError::AlreadyRegistered),
+            Action::Forget { reason } => return self.forget(actor, reason),
             Action::UpdateProfile(update) => {
                 if update.is_empty() {
                     return Err(CustomerError::Rule(
@@ -351,7 +386,7 @@ impl CustomerState {
                 activity_id: Uuid::now_v7(),
                 activity_type,
                 subject,
-                notes,
+                notes: notes.map(Personal::Clear),
                 occurred_at: not_in_future(occurred_at, now)?,
                 value,
             }),
@@ -435,6 +470,7 @@ impl Aggregate for Customer {
                 tags: registered.tags.into_iter().collect(),
                 order_refs: BTreeMap::new(),
                 archived: false,
+                forgotten: false,
             });
             return;
         }
@@ -468,6 +504,7 @@ impl Aggregate for Customer {
                 state.tags.remove(&untagged.tag);
             }
             CustomerEvent::CustomerArchived(_) => state.archived = true,
+            CustomerEvent::CustomerForgotten(_) => state.forgotten = true,
         }
     }
 }

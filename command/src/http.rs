@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use events::customer::CustomerProfileUpdated;
+use events::personal::Personal;
 use events::values::{
     ActivityType, CustomerName, Email, InvalidValue, Money, OrderRef, Phone, Probability,
     ShortText, Stage, Tag, UserId,
@@ -58,6 +59,7 @@ pub fn router() -> OpenApiRouter<CommandApi> {
         .routes(routes!(record_purchase))
         .routes(routes!(tag_customer))
         .routes(routes!(untag_customer))
+        .routes(routes!(forget_customer))
 }
 
 // ---------------------------------------------------------------- bodies
@@ -166,6 +168,25 @@ pub struct RecordPurchaseRequest {
 #[serde(deny_unknown_fields)]
 pub struct TagRequest {
     tag: String,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgetRequest {
+    /// Why the personal data is erased (e.g. the customer's PIPL request); required.
+    reason: Option<String>,
+}
+
+impl ForgetRequest {
+    fn parse(&self) -> Result<Action, ApiError> {
+        let reason = self
+            .reason
+            .as_deref()
+            .ok_or_else(|| ApiError::field("reason", "erasing personal data needs a reason"))?;
+        ShortText::parse_max(reason, "reason", REASON_MAX)
+            .map(|reason| Action::Forget { reason })
+            .map_err(|error| ApiError::field("reason", error.0))
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize, IntoParams)]
@@ -303,7 +324,9 @@ impl UpdateProfileRequest {
     fn parse(&self) -> Result<Action, ApiError> {
         let mut f = Fields::default();
         let mut update = CustomerProfileUpdated {
-            name: f.optional("name", self.name.as_deref(), CustomerName::parse),
+            name: f
+                .optional("name", self.name.as_deref(), CustomerName::parse)
+                .map(Personal::Clear),
             ..Default::default()
         };
         // Some(None) clears; Some(Some(raw)) sets; None leaves the field alone.
@@ -319,8 +342,8 @@ impl UpdateProfileRequest {
                 Some(Some(raw)) => f.check(field, parse(raw)).map(Some),
             }
         }
-        update.phone = clearable(&mut f, "phone", &self.phone, Phone::parse);
-        update.email = clearable(&mut f, "email", &self.email, Email::parse);
+        update.phone = personal(clearable(&mut f, "phone", &self.phone, Phone::parse));
+        update.email = personal(clearable(&mut f, "email", &self.email, Email::parse));
         update.company = clearable(&mut f, "company", &self.company, |raw| {
             ShortText::parse_max(raw, "company", COMPANY_MAX)
         });
@@ -339,6 +362,11 @@ impl UpdateProfileRequest {
             .and_then(|raw| f.check("deal_value", amount(raw, false)));
         f.finish(|| Some(Action::UpdateProfile(update)))
     }
+}
+
+/// A clearable personal field, marked clear for the service to seal.
+fn personal<T>(value: Option<Option<T>>) -> Option<Option<Personal<T>>> {
+    value.map(|inner| inner.map(Personal::Clear))
 }
 
 impl MoveStageRequest {
@@ -636,6 +664,7 @@ fn api_error(error: ExecuteError) -> ApiError {
             }
             CustomerError::AlreadyRegistered => ApiError::Conflict(rejected.to_string()),
             CustomerError::Archived => ApiError::rule("customer is archived"),
+            CustomerError::Forgotten => ApiError::rule(rejected.to_string()),
             CustomerError::Invalid { field, message } => ApiError::field(field, message),
             CustomerError::Rule(message) => ApiError::rule(message),
         },
@@ -765,6 +794,11 @@ command_route!(
 command_route!(
     /// RecordPurchase: record an order.
     record_purchase, post, "/v1/customers/{id}/purchases", RecordPurchaseRequest, RecordPurchaseRequest::parse
+);
+command_route!(
+    /// Erase the customer's personal data by destroying its data key (admin only);
+    /// every other fact stays. Repeating it changes nothing.
+    forget_customer, post, "/v1/customers/{id}/forget", ForgetRequest, ForgetRequest::parse
 );
 command_route!(
     /// Tag the customer (an existing tag changes nothing).

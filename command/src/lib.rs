@@ -6,6 +6,7 @@ pub mod aggregate;
 pub mod chain;
 pub mod http;
 pub mod idempotency;
+pub mod keys;
 pub mod service;
 
 pub use http::{router, CommandApi};

@@ -17,7 +17,8 @@ use sqlx::PgPool;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::aggregate::{Customer, CustomerCommand, CustomerError};
+use crate::aggregate::{Action, Customer, CustomerCommand, CustomerError};
+use crate::keys::{KeyError, KeyStore};
 use events::CustomerEvent;
 
 /// What a command answers: the stream, its new version and the global position
@@ -77,13 +78,18 @@ impl From<sqlx::Error> for ExecuteError {
 pub struct CommandService {
     pool: PgPool,
     store: PersistedEventStore<PostgresEventRepository, Customer>,
+    keys: KeyStore,
 }
 
 impl CommandService {
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: PgPool, keys: KeyStore) -> Self {
         let store =
             PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()));
-        Self { pool, store }
+        Self { pool, store, keys }
+    }
+
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -134,13 +140,34 @@ impl CommandService {
         let sink = EventSink::<Customer>::default();
         let mut metadata = base_metadata(&command, request);
         let now = command.now;
+        let command_tenant = command.actor.tenant_id;
         let action = command.action.clone();
         context
             .aggregate()
             .handle(command, &(), &sink)
             .await
             .map_err(ExecuteError::Rejected)?;
-        let events = sink.collect().await;
+        let mut events = sink.collect().await;
+        let tenant_id = command_tenant;
+        if let Action::Forget { reason } = &action {
+            // Destroy first: if the append then fails, the data is erased anyway
+            // and a retry appends the event; the reverse order could leave the
+            // key alive behind a CustomerForgotten.
+            self.keys
+                .destroy(customer_id, tenant_id, reason.as_str())
+                .await
+                .map_err(key_error)?;
+        }
+        if events.iter().any(CustomerEvent::has_personal_data) {
+            let key = self
+                .keys
+                .get_or_create(customer_id, tenant_id)
+                .await
+                .map_err(key_error)?;
+            for event in &mut events {
+                event.seal_personal(&key, customer_id);
+            }
+        }
         let Some(last) = events.last() else {
             let sequence = context.aggregate().sequence_answering(&action);
             return self.accepted(customer_id, sequence).await;
@@ -203,6 +230,13 @@ impl CommandService {
             })
         })
         .transpose()
+    }
+}
+
+fn key_error(error: KeyError) -> ExecuteError {
+    match error {
+        KeyError::Database(error) => error.into(),
+        other => ExecuteError::Internal(Box::new(other)),
     }
 }
 

@@ -10,7 +10,10 @@ use uuid::Uuid;
 use command::aggregate::{
     Action, Actor, Customer, CustomerCommand, CustomerError, Registration, MAX_TAGS,
 };
-use events::customer::{CustomerArchived, CustomerRegistered, CustomerStageMoved, CustomerTagged};
+use events::customer::{
+    CustomerArchived, CustomerForgotten, CustomerRegistered, CustomerStageMoved, CustomerTagged,
+};
+use events::personal::Personal;
 use events::values::{
     ActivityType, CustomerName, Money, OrderRef, Probability, ShortText, Stage, Tag, UserId,
 };
@@ -72,7 +75,7 @@ fn registered() -> CustomerEvent {
 fn registered_in(stage: Stage) -> CustomerEvent {
     CustomerEvent::CustomerRegistered(CustomerRegistered {
         tenant_id: TENANT,
-        name: CustomerName::parse("张三").expect("name"),
+        name: Personal::Clear(CustomerName::parse("张三").expect("name")),
         phone: None,
         email: None,
         company: Some(text("星辰科技")),
@@ -496,6 +499,60 @@ async fn commands_on_an_unknown_customer_find_nothing() {
         vec![],
         by_owner(move_to(Stage::Qualified, None)),
         CustomerError::NotFound,
+    )
+    .await;
+}
+
+fn forget() -> Action {
+    Action::Forget {
+        reason: text("客户依据个人信息保护法要求删除"),
+    }
+}
+
+fn forgotten() -> CustomerEvent {
+    CustomerEvent::CustomerForgotten(CustomerForgotten {
+        reason: text("客户依据个人信息保护法要求删除"),
+    })
+}
+
+#[tokio::test]
+async fn only_an_admin_erases_personal_data() {
+    for role in [Role::Rep, Role::Manager] {
+        let who = if role == Role::Rep { "rep-1" } else { "boss" };
+        expect_error(
+            vec![registered()],
+            command(actor(role, who), forget()),
+            CustomerError::Forbidden("only an admin may erase a customer's personal data".into()),
+        )
+        .await;
+    }
+    let events = expect_events(
+        vec![registered()],
+        command(actor(Role::Admin, "root"), forget()),
+    )
+    .await;
+    assert_eq!(events, vec![forgotten()]);
+}
+
+#[tokio::test]
+async fn erasing_twice_changes_nothing_and_works_on_archived_customers() {
+    let admin = || command(actor(Role::Admin, "root"), forget());
+    assert!(expect_events(vec![registered(), forgotten()], admin())
+        .await
+        .is_empty());
+    let archived = vec![
+        registered(),
+        CustomerEvent::CustomerArchived(CustomerArchived { reason: None }),
+    ];
+    assert_eq!(expect_events(archived, admin()).await, vec![forgotten()]);
+}
+
+#[tokio::test]
+async fn a_forgotten_customer_accepts_no_further_command() {
+    expect_error(
+        vec![registered(), forgotten()],
+        by_owner(move_to(Stage::Qualified, None)),
+        CustomerError::Forgotten,
     )
     .await;
 }

@@ -17,6 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use command::idempotency::IdempotencyStore;
+use command::keys::KeyStore;
 use command::{CommandApi, CommandService};
 use query::QueryApi;
 
@@ -57,14 +58,16 @@ impl utoipa::Modify for BearerAuth {
 pub struct AppState {
     pub pool: PgPool,
     pub keys: JwtKeys,
+    pub data_keys: KeyStore,
     pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
-    pub fn new(pool: PgPool, keys: JwtKeys) -> Self {
+    pub fn new(pool: PgPool, keys: JwtKeys, data_keys: KeyStore) -> Self {
         Self {
             pool,
             keys,
+            data_keys,
             metrics: Arc::new(Metrics::default()),
         }
     }
@@ -73,7 +76,10 @@ impl AppState {
 /// Builds the router: command and query routes, health, metrics, the OpenAPI document.
 pub fn router(state: AppState) -> Router {
     let commands = CommandApi {
-        service: Arc::new(CommandService::new(state.pool.clone())),
+        service: Arc::new(CommandService::new(
+            state.pool.clone(),
+            state.data_keys.clone(),
+        )),
         idempotency: IdempotencyStore::new(state.pool.clone()),
         keys: state.keys.clone(),
     };
@@ -82,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .merge(query::router().with_state(QueryApi {
             pool: state.pool.clone(),
             keys: state.keys.clone(),
+            data_keys: state.data_keys.clone(),
         }))
         .merge(health_router().with_state(state.pool.clone()))
         .merge(

@@ -7,6 +7,8 @@ use rand::RngCore;
 use tokio::net::TcpListener;
 
 use crate::app::{self, AppState};
+use command::keys::KeyStore;
+use events::personal::MasterKey;
 use indicatif::{ProgressBar, ProgressStyle};
 use projector::Projection;
 use sqlx::PgPool;
@@ -21,6 +23,7 @@ use crate::{db, demo};
 use web::JwtKeys;
 
 const SECRET_FILE: &str = "jwt_secret";
+const MASTER_KEY_FILE: &str = "master_key";
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -36,9 +39,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn audit(action: AuditCommand) -> anyhow::Result<()> {
     match action {
         AuditCommand::Export { tenant, customer, database } => {
-            with_pool(&database, |pool| async move {
+            with_pool(&database, |pool, data_keys| async move {
                 let mut out = std::io::BufWriter::new(std::io::stdout());
-                let written = query::audit::export(&pool, tenant, customer, &mut out)
+                let written = query::audit::export(&pool, &data_keys, tenant, customer, &mut out)
                     .await
                     .map_err(|error| anyhow::anyhow!("export failed: {error}"))?;
                 eprintln!("exported {written} events");
@@ -47,7 +50,7 @@ async fn audit(action: AuditCommand) -> anyhow::Result<()> {
             .await
         }
         AuditCommand::Verify { tenant, database } => {
-            with_pool(&database, |pool| async move {
+            with_pool(&database, |pool, _data_keys| async move {
                 let started = std::time::Instant::now();
                 let report = query::audit::verify_tenant(&pool, tenant).await?;
                 let seconds = started.elapsed().as_secs_f64();
@@ -99,14 +102,16 @@ async fn stop_embedded(embedded: Option<EmbeddedPostgres>) {
 /// Runs `work` against a migrated pool, then stops a private server if one was started.
 async fn with_pool<F, Fut>(database: &DatabaseArgs, work: F) -> anyhow::Result<()>
 where
-    F: FnOnce(PgPool) -> Fut,
+    F: FnOnce(PgPool, KeyStore) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
+    let master = master_key(database)?;
     let (url, embedded) = open_database(database).await?;
     let outcome = async {
         let pool = db::connect(&url, 8).await?;
         db::migrate(&pool).await?;
-        work(pool).await
+        let data_keys = KeyStore::new(pool.clone(), master);
+        work(pool, data_keys).await
     }
     .await;
     stop_embedded(embedded).await;
@@ -116,10 +121,11 @@ where
 async fn projector_command(action: ProjectorCommand) -> anyhow::Result<()> {
     match action {
         ProjectorCommand::Run(database) => {
-            with_pool(&database, |pool| async move {
+            with_pool(&database, |pool, data_keys| async move {
                 let (stop, stopped) = watch::channel(false);
                 let runner = tokio::spawn(projector::runner::run(
                     pool,
+                    data_keys,
                     Projection::ALL.to_vec(),
                     stopped,
                 ));
@@ -131,7 +137,7 @@ async fn projector_command(action: ProjectorCommand) -> anyhow::Result<()> {
             .await
         }
         ProjectorCommand::Status(database) => {
-            with_pool(&database, |pool| async move {
+            with_pool(&database, |pool, _data_keys| async move {
                 println!(
                     "{:<12} {:>14} {:>12} {:>12} {:>10}  updated",
                     "projection", "position", "applied", "lag events", "lag s"
@@ -159,7 +165,7 @@ async fn projector_command(action: ProjectorCommand) -> anyhow::Result<()> {
                     format!("unknown projection {name:?}: use customers, timeline or all")
                 })?]
             };
-            with_pool(&database, |pool| async move {
+            with_pool(&database, |pool, data_keys| async move {
                 for projection in projections {
                     let bar = ProgressBar::new(0);
                     bar.set_style(
@@ -171,11 +177,12 @@ async fn projector_command(action: ProjectorCommand) -> anyhow::Result<()> {
                     );
                     bar.set_prefix(projection.name());
                     let started = std::time::Instant::now();
-                    let applied = projector::runner::rebuild(&pool, projection, |done, total| {
-                        bar.set_length(total);
-                        bar.set_position(done);
-                    })
-                    .await?;
+                    let applied =
+                        projector::runner::rebuild(&pool, &data_keys, projection, |done, total| {
+                            bar.set_length(total);
+                            bar.set_position(done);
+                        })
+                        .await?;
                     bar.finish();
                     let seconds = started.elapsed().as_secs_f64();
                     println!(
@@ -192,7 +199,7 @@ async fn projector_command(action: ProjectorCommand) -> anyhow::Result<()> {
 }
 
 async fn seed(args: SeedArgs) -> anyhow::Result<()> {
-    with_pool(&args.database, |pool| async move {
+    with_pool(&args.database, |pool, _data_keys| async move {
         let options = crate::seed::SeedOptions {
             tenants: args.tenants,
             customers: args.customers,
@@ -244,14 +251,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve_with(args: &ServeArgs, database_url: &str, keys: JwtKeys) -> anyhow::Result<()> {
+    let master = master_key(&args.database)?;
     let pool = db::connect(database_url, args.db_max_connections).await?;
     db::migrate(&pool).await?;
+    let data_keys = KeyStore::new(pool.clone(), master);
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (CRM_LISTEN)", args.listen))?;
     let address = listener.local_addr()?;
     if args.demo {
-        let tenant = demo::seed(&pool)
+        let tenant = demo::seed(&pool, &data_keys)
             .await
             .context("creating the demo tenant")?;
         let token = keys.issue(
@@ -271,11 +280,12 @@ async fn serve_with(args: &ServeArgs, database_url: &str, keys: JwtKeys) -> anyh
     let projector = args.projector.then(|| {
         tokio::spawn(projector::runner::run(
             pool.clone(),
+            data_keys.clone(),
             Projection::ALL.to_vec(),
             stopped,
         ))
     });
-    let router = app::router(AppState::new(pool.clone(), keys));
+    let router = app::router(AppState::new(pool.clone(), keys, data_keys));
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -322,26 +332,49 @@ fn jwt_keys(
         return JwtKeys::from_secret(secret.expose().as_bytes()).context("CRM_JWT_SECRET");
     }
     let path = data_dir.join(SECRET_FILE);
-    let secret = match std::fs::read_to_string(&path) {
-        Ok(secret) => secret.trim().to_owned(),
+    let secret = kept_secret(data_dir, &path, generate, "CRM_JWT_SECRET")?;
+    JwtKeys::from_secret(secret.as_bytes()).with_context(|| format!("secret in {}", path.display()))
+}
+
+/// The master key from configuration, else the one kept in the data folder.
+fn master_key(database: &DatabaseArgs) -> anyhow::Result<MasterKey> {
+    let text = match &database.master_key {
+        Some(configured) => configured.expose().to_owned(),
+        None => kept_secret(
+            &database.data_dir,
+            &database.data_dir.join(MASTER_KEY_FILE),
+            true,
+            "CRM_MASTER_KEY",
+        )?,
+    };
+    MasterKey::from_hex(&text).map_err(|error| anyhow::anyhow!("CRM_MASTER_KEY: {error}"))
+}
+
+/// A secret kept in a 0600 file of the data folder, generated (32 random
+/// bytes, hex) the first time when `generate` is set.
+fn kept_secret(
+    data_dir: &Path,
+    path: &Path,
+    generate: bool,
+    variable: &str,
+) -> anyhow::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(secret) => Ok(secret.trim().to_owned()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound && generate => {
             let mut bytes = [0u8; 32];
             rand::thread_rng().fill_bytes(&mut bytes);
             let secret = hex::encode(bytes);
-            write_private(data_dir, &path, &secret)?;
-            tracing::info!(path = %path.display(), "generated a JWT secret");
-            secret
+            write_private(data_dir, path, &secret)?;
+            tracing::info!(path = %path.display(), "generated a secret ({variable})");
+            Ok(secret)
         }
-        Err(error) => {
-            return Err(error).with_context(|| {
-                format!(
-                    "no JWT secret: set CRM_JWT_SECRET, or run `crm serve` once so it generates {}",
-                    path.display()
-                )
-            })
-        }
-    };
-    JwtKeys::from_secret(secret.as_bytes()).with_context(|| format!("secret in {}", path.display()))
+        Err(error) => Err(error).with_context(|| {
+            format!(
+                "no secret: set {variable}, or run `crm serve` once so it generates {}",
+                path.display()
+            )
+        }),
+    }
 }
 
 fn write_private(dir: &Path, path: &Path, contents: &str) -> anyhow::Result<()> {

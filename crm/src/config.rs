@@ -108,9 +108,15 @@ pub struct DatabaseArgs {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<Secret>,
 
-    /// Folder for the private PostgreSQL and the generated JWT secret.
+    /// Folder for the private PostgreSQL and the generated secrets.
     #[arg(long, env = "CRM_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+
+    /// Master key (64 hex characters) wrapping customers' data keys. Without
+    /// it, one is generated and kept in CRM_DATA_DIR/master_key. Losing it
+    /// makes every customer's personal data unreadable.
+    #[arg(long, env = "CRM_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<Secret>,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use command::aggregate::{Action, Actor, CustomerCommand, Registration};
+use command::keys::KeyStore;
 use command::{CommandService, RequestContext};
 use events::values::{
     ActivityType, CustomerName, Email, Money, Phone, ShortText, Stage, Tag, UserId,
@@ -56,7 +57,7 @@ const CATEGORIES: &[&str] = &["软件订阅", "实施服务", "硬件设备", "�
 const REPS: &[&str] = &["rep-zhang", "rep-li", "rep-wang"];
 
 /// Creates the demo tenant unless it already has customers; returns its id.
-pub async fn seed(pool: &PgPool) -> anyhow::Result<Uuid> {
+pub async fn seed(pool: &PgPool, data_keys: &KeyStore) -> anyhow::Result<Uuid> {
     let existing: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE tenant_id = $1)")
             .bind(DEMO_TENANT)
@@ -65,7 +66,7 @@ pub async fn seed(pool: &PgPool) -> anyhow::Result<Uuid> {
     if existing {
         return Ok(DEMO_TENANT);
     }
-    let service = CommandService::new(pool.clone());
+    let service = CommandService::new(pool.clone(), data_keys.clone());
     let manager = Actor {
         tenant_id: DEMO_TENANT,
         user_id: UserId::parse("demo-manager")?,

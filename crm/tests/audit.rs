@@ -18,7 +18,7 @@ async fn project(pool: &PgPool) {
         .await
         .expect("head");
     for _ in 0..1_500 {
-        catch_up(pool, Projection::Customers)
+        catch_up(pool, &test_keys(pool), Projection::Customers)
             .await
             .expect("project");
         if projector::runner::has_applied(pool, &[Projection::Customers], head)
@@ -43,6 +43,11 @@ fn canonical(mut row: Value) -> Value {
         }
     }
     row
+}
+
+fn test_keys(pool: &PgPool) -> command::keys::KeyStore {
+    let master = events::personal::MasterKey::from_hex(common::MASTER_KEY).expect("master");
+    command::keys::KeyStore::new(pool.clone(), master)
 }
 
 fn ndjson(body: &Value) -> Vec<Value> {
@@ -157,7 +162,7 @@ async fn history_lists_every_event_with_its_chain(pool: PgPool) {
 
     // The CLI export writes the same lines.
     let mut exported = Vec::new();
-    let written = query::audit::export(&pool, app.tenant, Some(id), &mut exported)
+    let written = query::audit::export(&pool, &app.data_keys, app.tenant, Some(id), &mut exported)
         .await
         .expect("export");
     assert_eq!(written, 3);

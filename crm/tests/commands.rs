@@ -54,7 +54,33 @@ async fn register_answers_id_version_position(pool: PgPool) {
     );
     let payload = payload_of(&app.pool, id, 1).await;
     let registered = &payload["CustomerRegistered"];
-    assert_eq!(registered["name"], "张三");
+    // Personal fields are stored sealed with the customer's data key.
+    let stored_text: String =
+        sqlx::query_scalar("SELECT payload::text FROM events WHERE aggregate_id = $1")
+            .bind(id.to_string())
+            .fetch_one(&app.pool)
+            .await
+            .expect("payload");
+    for clear in ["张三", "13800138000", "zhang@example.cn"] {
+        assert!(
+            !stored_text.contains(clear),
+            "{clear} stored in clear: {stored_text}"
+        );
+    }
+    let name: events::personal::Personal<events::values::CustomerName> =
+        serde_json::from_value(registered["name"].clone()).expect("personal");
+    let key = app
+        .data_keys
+        .load(&[id])
+        .await
+        .expect("keys")
+        .remove(&id)
+        .flatten();
+    assert_eq!(name.reveal(key.as_ref(), id).as_deref(), Some("张三"));
+    assert_eq!(
+        registered["company"], "星辰科技",
+        "business facts stay in clear"
+    );
     assert_eq!(registered["owner_id"], "rep-1", "a rep becomes the owner");
     assert_eq!(registered["tags"], json!(["重点客户"]));
     assert_eq!(registered["deal_value"], "12000.50");

@@ -30,6 +30,7 @@ const DOCUMENTED: &[(&str, &str)] = &[
     ("patch", "/v1/customers/{id}"),
     ("post", "/v1/customers"),
     ("post", "/v1/customers/{id}/activities"),
+    ("post", "/v1/customers/{id}/forget"),
     ("post", "/v1/customers/{id}/purchases"),
     ("post", "/v1/customers/{id}/tags"),
     ("put", "/v1/customers/{id}/owner"),

@@ -23,8 +23,15 @@ use web::Role;
 /// One pass of every projection over what is committed-and-safe now.
 async fn project_once(pool: &PgPool) {
     for projection in Projection::ALL {
-        catch_up(pool, projection).await.expect("projection");
+        catch_up(pool, &test_keys(pool), projection)
+            .await
+            .expect("projection");
     }
+}
+
+fn test_keys(pool: &PgPool) -> command::keys::KeyStore {
+    let master = events::personal::MasterKey::from_hex(common::MASTER_KEY).expect("master");
+    command::keys::KeyStore::new(pool.clone(), master)
 }
 
 /// Projects until every event this test committed is applied. Tests run in
@@ -51,26 +58,6 @@ async fn project(pool: &PgPool) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-}
-
-async fn dump(pool: &PgPool) -> Value {
-    let mut tables = serde_json::Map::new();
-    for (table, order) in [
-        ("rm_customers", "id"),
-        ("rm_purchases", "customer_id, sequence"),
-        ("rm_activities", "customer_id, sequence"),
-        ("rm_stage_stays", "customer_id, sequence"),
-        ("rm_timeline", "customer_id, sequence"),
-    ] {
-        let rows: Value = sqlx::query_scalar(&format!(
-            "SELECT coalesce(json_agg(t ORDER BY {order}), '[]'::json) FROM {table} t"
-        ))
-        .fetch_one(pool)
-        .await
-        .expect("dump");
-        tables.insert(table.to_owned(), rows);
-    }
-    Value::Object(tables)
 }
 
 fn decimal(value: &Value) -> Decimal {
@@ -218,7 +205,7 @@ async fn replaying_and_rebuilding_give_identical_read_models(pool: PgPool) {
     let app = TestApp::new(pool.clone());
     varied_history(&app).await;
     project(&pool).await;
-    let incremental = dump(&pool).await;
+    let incremental = common::dump(&pool).await;
     assert_eq!(
         incremental["rm_customers"].as_array().map(Vec::len),
         Some(4)
@@ -230,14 +217,22 @@ async fn replaying_and_rebuilding_give_identical_read_models(pool: PgPool) {
         .await
         .expect("reset");
     project(&pool).await;
-    assert_eq!(dump(&pool).await, incremental, "replaying is a no-op");
+    assert_eq!(
+        common::dump(&pool).await,
+        incremental,
+        "replaying is a no-op"
+    );
 
     for projection in Projection::ALL {
-        rebuild(&pool, projection, |_, _| {})
+        rebuild(&pool, &test_keys(&pool), projection, |_, _| {})
             .await
             .expect("rebuild");
     }
-    assert_eq!(dump(&pool).await, incremental, "rebuild equals incremental");
+    assert_eq!(
+        common::dump(&pool).await,
+        incremental,
+        "rebuild equals incremental"
+    );
     // After the swap the live projector carries on from the rebuilt checkpoint.
     let boss = app.manager();
     let id = app.register(&boss, "周五").await;
@@ -436,7 +431,7 @@ impl Scenario {
 async fn the_funnel_matches_a_hand_computed_scenario(pool: PgPool) {
     let app = TestApp::new(pool.clone());
     let s = Scenario {
-        service: CommandService::new(pool.clone()),
+        service: CommandService::new(pool.clone(), test_keys(&pool)),
         tenant: app.tenant,
         t0: Utc::now() - Duration::days(30),
     };
@@ -573,7 +568,7 @@ async fn segments_and_lifecycle_filters_follow_time(pool: PgPool) {
     let app = TestApp::new(pool.clone());
     let now = Utc::now();
     let s = Scenario {
-        service: CommandService::new(pool.clone()),
+        service: CommandService::new(pool.clone(), test_keys(&pool)),
         tenant: app.tenant,
         t0: now,
     };
@@ -933,6 +928,7 @@ async fn min_position_reads_your_writes_or_says_it_is_stale(pool: PgPool) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let runner = tokio::spawn(projector::runner::run(
         pool.clone(),
+        test_keys(&pool),
         Projection::ALL.to_vec(),
         stopped,
     ));

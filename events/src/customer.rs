@@ -6,6 +6,7 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::personal::{DataKey, Personal};
 use crate::values::{
     ActivityType, CustomerName, Email, Money, OrderRef, Phone, Probability, ShortText, Stage, Tag,
     UserId,
@@ -25,14 +26,15 @@ pub enum CustomerEvent {
     CustomerTagged(CustomerTagged),
     CustomerUntagged(CustomerUntagged),
     CustomerArchived(CustomerArchived),
+    CustomerForgotten(CustomerForgotten),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomerRegistered {
     pub tenant_id: Uuid,
-    pub name: CustomerName,
-    pub phone: Option<Phone>,
-    pub email: Option<Email>,
+    pub name: Personal<CustomerName>,
+    pub phone: Option<Personal<Phone>>,
+    pub email: Option<Personal<Email>>,
     pub company: Option<ShortText>,
     pub industry: Option<ShortText>,
     pub position: Option<ShortText>,
@@ -49,19 +51,19 @@ pub struct CustomerRegistered {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CustomerProfileUpdated {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<CustomerName>,
+    pub name: Option<Personal<CustomerName>>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "crate::double_option"
     )]
-    pub phone: Option<Option<Phone>>,
+    pub phone: Option<Option<Personal<Phone>>>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "crate::double_option"
     )]
-    pub email: Option<Option<Email>>,
+    pub email: Option<Option<Personal<Email>>>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -117,7 +119,7 @@ pub struct ActivityLogged {
     #[serde(rename = "type")]
     pub activity_type: ActivityType,
     pub subject: Option<ShortText>,
-    pub notes: Option<ShortText>,
+    pub notes: Option<Personal<ShortText>>,
     pub occurred_at: DateTime<Utc>,
     pub value: Option<Money>,
 }
@@ -146,6 +148,13 @@ pub struct CustomerArchived {
     pub reason: Option<ShortText>,
 }
 
+/// The customer's personal data was erased on request (PIPL, GDPR): its data
+/// key is destroyed, so every sealed field of its stream reads as erased.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerForgotten {
+    pub reason: ShortText,
+}
+
 impl CustomerEvent {
     /// The stable name stored in `event_type`.
     pub fn type_name(&self) -> &'static str {
@@ -159,6 +168,59 @@ impl CustomerEvent {
             CustomerEvent::CustomerTagged(_) => "CustomerTagged",
             CustomerEvent::CustomerUntagged(_) => "CustomerUntagged",
             CustomerEvent::CustomerArchived(_) => "CustomerArchived",
+            CustomerEvent::CustomerForgotten(_) => "CustomerForgotten",
+        }
+    }
+
+    /// Whether the event carries personal fields (and so needs the data key).
+    pub fn has_personal_data(&self) -> bool {
+        match self {
+            CustomerEvent::CustomerRegistered(_) => true,
+            CustomerEvent::CustomerProfileUpdated(update) => {
+                update.name.is_some() || update.phone.is_some() || update.email.is_some()
+            }
+            CustomerEvent::ActivityLogged(activity) => activity.notes.is_some(),
+            _ => false,
+        }
+    }
+
+    /// Seals every personal field with the customer's data key.
+    pub fn seal_personal(&mut self, key: &DataKey, customer: Uuid) {
+        match self {
+            CustomerEvent::CustomerRegistered(registered) => {
+                registered.name.seal(key, customer);
+                registered
+                    .phone
+                    .iter_mut()
+                    .for_each(|phone| phone.seal(key, customer));
+                registered
+                    .email
+                    .iter_mut()
+                    .for_each(|email| email.seal(key, customer));
+            }
+            CustomerEvent::CustomerProfileUpdated(update) => {
+                update
+                    .name
+                    .iter_mut()
+                    .for_each(|name| name.seal(key, customer));
+                update
+                    .phone
+                    .iter_mut()
+                    .flatten()
+                    .for_each(|phone| phone.seal(key, customer));
+                update
+                    .email
+                    .iter_mut()
+                    .flatten()
+                    .for_each(|email| email.seal(key, customer));
+            }
+            CustomerEvent::ActivityLogged(activity) => {
+                activity
+                    .notes
+                    .iter_mut()
+                    .for_each(|notes| notes.seal(key, customer));
+            }
+            _ => {}
         }
     }
 }

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod customer;
+pub mod personal;
 pub mod values;
 
 pub use customer::CustomerEvent;

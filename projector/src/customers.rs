@@ -13,6 +13,8 @@ use uuid::Uuid;
 use events::values::Stage;
 use events::CustomerEvent;
 
+use events::personal::{DataKey, Personal, ERASED};
+
 use crate::profile::{Activity, Facts, Purchase};
 use crate::search;
 use crate::source::StoredEvent;
@@ -107,6 +109,8 @@ struct StayRow {
 /// What a batch changes.
 #[derive(Debug, Default)]
 struct Changes {
+    /// Data keys of the batch's customers (`None`: erased).
+    keys: HashMap<Uuid, Option<DataKey>>,
     customers: HashMap<Uuid, CustomerRow>,
     purchases: Vec<PurchaseRow>,
     activities: Vec<ActivityRow>,
@@ -121,18 +125,33 @@ fn probability_column(probability: events::values::Probability) -> Decimal {
     value
 }
 
+/// A personal field in clear, or [`ERASED`] once its key is destroyed.
+fn reveal<T>(value: &Personal<T>, key: Option<&DataKey>, customer: Uuid) -> String
+where
+    T: Clone + Into<String> + TryFrom<String>,
+{
+    value
+        .reveal(key, customer)
+        .unwrap_or_else(|| ERASED.to_owned())
+}
+
 fn text<T: ToString>(value: &Option<T>) -> Option<String> {
     value.as_ref().map(ToString::to_string)
 }
 
 impl CustomerRow {
-    fn registered(stored: &StoredEvent, event: &events::customer::CustomerRegistered) -> Self {
+    fn registered(
+        stored: &StoredEvent,
+        event: &events::customer::CustomerRegistered,
+        key: Option<&DataKey>,
+    ) -> Self {
+        let id = stored.customer_id;
         let mut row = CustomerRow {
             id: stored.customer_id,
             tenant_id: event.tenant_id,
-            name: event.name.to_string(),
-            phone: text(&event.phone),
-            email: text(&event.email),
+            name: reveal(&event.name, key, id),
+            phone: event.phone.as_ref().map(|phone| reveal(phone, key, id)),
+            email: event.email.as_ref().map(|email| reveal(email, key, id)),
             company: text(&event.company),
             industry: text(&event.industry),
             position: text(&event.position),
@@ -176,9 +195,11 @@ impl Changes {
     /// Applies one event; `row` is the customer's row before it (None before registration).
     fn apply(&mut self, stored: &StoredEvent) {
         let id = stored.customer_id;
+        let key = self.keys.get(&id).cloned().flatten();
+        let key = key.as_ref();
         if let CustomerEvent::CustomerRegistered(event) = &stored.event {
             self.customers
-                .insert(id, CustomerRow::registered(stored, event));
+                .insert(id, CustomerRow::registered(stored, event, key));
             return;
         }
         let Some(row) = self.customers.get_mut(&id) else {
@@ -191,15 +212,23 @@ impl Changes {
             CustomerEvent::CustomerRegistered(_) => {}
             CustomerEvent::CustomerProfileUpdated(update) => {
                 if let Some(name) = &update.name {
-                    row.name = name.to_string();
+                    row.name = reveal(name, key, id);
                 }
                 let set = |field: &mut Option<String>, value: Option<Option<String>>| {
                     if let Some(value) = value {
                         *field = value;
                     }
                 };
-                set(&mut row.phone, update.phone.as_ref().map(text));
-                set(&mut row.email, update.email.as_ref().map(text));
+                let revealed =
+                    |value: &Option<Personal<_>>| value.as_ref().map(|v| reveal(v, key, id));
+                set(&mut row.phone, update.phone.as_ref().map(revealed));
+                set(
+                    &mut row.email,
+                    update
+                        .email
+                        .as_ref()
+                        .map(|value| value.as_ref().map(|v| reveal(v, key, id))),
+                );
                 set(&mut row.company, update.company.as_ref().map(text));
                 set(&mut row.industry, update.industry.as_ref().map(text));
                 set(&mut row.position, update.position.as_ref().map(text));
@@ -273,14 +302,26 @@ impl Changes {
                 row.tags.retain(|tag| tag != untagged.tag.as_str());
             }
             CustomerEvent::CustomerArchived(_) => row.archived = true,
+            CustomerEvent::CustomerForgotten(_) => {
+                row.name = ERASED.to_owned();
+                for field in [&mut row.phone, &mut row.email] {
+                    if field.is_some() {
+                        *field = Some(ERASED.to_owned());
+                    }
+                }
+                row.index_search();
+            }
         }
     }
 }
 
 /// The customer's row after `events` (one stream, in sequence order), exactly
 /// as the projection builds it; `None` before registration.
-pub fn replay(events: &[StoredEvent]) -> Option<CustomerRow> {
+pub fn replay(events: &[StoredEvent], key: Option<DataKey>) -> Option<CustomerRow> {
     let mut changes = Changes::default();
+    if let Some(first) = events.first() {
+        changes.keys.insert(first.customer_id, key);
+    }
     for stored in events {
         changes.apply(stored);
     }
@@ -316,6 +357,7 @@ pub async fn apply(
     conn: &mut PgConnection,
     suffix: &str,
     batch: &[StoredEvent],
+    keys: &HashMap<Uuid, Option<DataKey>>,
 ) -> Result<(), sqlx::Error> {
     let mut ids: Vec<Uuid> = batch.iter().map(|stored| stored.customer_id).collect();
     ids.sort_unstable();
@@ -327,6 +369,7 @@ pub async fn apply(
     .fetch_all(&mut *conn)
     .await?;
     let mut changes = Changes {
+        keys: keys.clone(),
         customers: existing.into_iter().map(|row| (row.id, row)).collect(),
         ..Changes::default()
     };

@@ -11,6 +11,8 @@ use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
 
+use command::keys::{KeyError, KeyStore};
+
 use crate::source::{self, Checkpoint, SourceError, StoredEvent};
 use crate::{customers, timeline};
 
@@ -50,11 +52,17 @@ impl Projection {
         conn: &mut PgConnection,
         suffix: &str,
         batch: &[StoredEvent],
-    ) -> Result<(), sqlx::Error> {
+        keys: &KeyStore,
+    ) -> Result<(), ProjectorError> {
+        let mut ids: Vec<uuid::Uuid> = batch.iter().map(|stored| stored.customer_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let keys = keys.load(&ids).await?;
         match self {
-            Projection::Customers => customers::apply(conn, suffix, batch).await,
-            Projection::Timeline => timeline::apply(conn, suffix, batch).await,
+            Projection::Customers => customers::apply(conn, suffix, batch, &keys).await?,
+            Projection::Timeline => timeline::apply(conn, suffix, batch, &keys).await?,
         }
+        Ok(())
     }
 }
 
@@ -64,6 +72,8 @@ pub enum ProjectorError {
     Source(#[from] SourceError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("data keys: {0}")]
+    Keys(#[from] KeyError),
 }
 
 /// Live batches are small for low lag; rebuild batches large for throughput.
@@ -115,6 +125,7 @@ async fn save_checkpoint(
 /// transaction. Returns how many events it applied.
 pub async fn step(
     pool: &PgPool,
+    keys: &KeyStore,
     projection: Projection,
     limit: i64,
 ) -> Result<usize, ProjectorError> {
@@ -127,17 +138,21 @@ pub async fn step(
         return Ok(0);
     };
     let last = last.checkpoint;
-    projection.apply(&mut tx, "", &batch).await?;
+    projection.apply(&mut tx, "", &batch, keys).await?;
     save_checkpoint(&mut tx, projection, last, batch.len(), false).await?;
     tx.commit().await?;
     Ok(batch.len())
 }
 
 /// Applies batches until the projection has caught up with the committed log.
-pub async fn catch_up(pool: &PgPool, projection: Projection) -> Result<usize, ProjectorError> {
+pub async fn catch_up(
+    pool: &PgPool,
+    keys: &KeyStore,
+    projection: Projection,
+) -> Result<usize, ProjectorError> {
     let mut total = 0;
     loop {
-        let applied = step(pool, projection, LIVE_BATCH).await?;
+        let applied = step(pool, keys, projection, LIVE_BATCH).await?;
         total += applied;
         if applied < usize::try_from(LIVE_BATCH).unwrap_or(usize::MAX) {
             return Ok(total);
@@ -146,7 +161,12 @@ pub async fn catch_up(pool: &PgPool, projection: Projection) -> Result<usize, Pr
 }
 
 /// Keeps `projections` up to date until `shutdown` turns true.
-pub async fn run(pool: PgPool, projections: Vec<Projection>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    pool: PgPool,
+    keys: KeyStore,
+    projections: Vec<Projection>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut listener = match PgListener::connect_with(&pool).await {
         Ok(mut listener) => match listener.listen("crm_events").await {
             Ok(()) => Some(listener),
@@ -164,7 +184,7 @@ pub async fn run(pool: PgPool, projections: Vec<Projection>, mut shutdown: watch
     while !*shutdown.borrow() {
         let mut failed = false;
         for projection in &projections {
-            if let Err(error) = catch_up(&pool, *projection).await {
+            if let Err(error) = catch_up(&pool, &keys, *projection).await {
                 tracing::error!(projection = projection.name(), error = %error, "projection batch failed; retrying");
                 failed = true;
             }
@@ -262,6 +282,7 @@ const SHADOW: &str = "_rebuild";
 /// the swap. `progress(applied, total)` is called after each batch.
 pub async fn rebuild(
     pool: &PgPool,
+    keys: &KeyStore,
     projection: Projection,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<u64, ProjectorError> {
@@ -290,7 +311,7 @@ pub async fn rebuild(
             break;
         };
         checkpoint = last.checkpoint;
-        projection.apply(&mut tx, SHADOW, &batch).await?;
+        projection.apply(&mut tx, SHADOW, &batch, keys).await?;
         tx.commit().await?;
         applied += batch.len() as u64;
         progress(applied, total.max(applied));
@@ -306,7 +327,7 @@ pub async fn rebuild(
         let batch = source::read_batch(&mut tx, checkpoint, REBUILD_BATCH).await?;
         let Some(last) = batch.last() else { break };
         checkpoint = last.checkpoint;
-        projection.apply(&mut tx, SHADOW, &batch).await?;
+        projection.apply(&mut tx, SHADOW, &batch, keys).await?;
         applied += batch.len() as u64;
     }
     for table in projection.tables() {

@@ -6,6 +6,9 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use std::collections::HashMap;
+
+use events::personal::{DataKey, ERASED};
 use events::CustomerEvent;
 
 use crate::customers::insert_json;
@@ -38,6 +41,7 @@ pub fn kind(event: &CustomerEvent) -> &'static str {
         CustomerEvent::CustomerTagged(_) => "tagged",
         CustomerEvent::CustomerUntagged(_) => "untagged",
         CustomerEvent::CustomerArchived(_) => "archived",
+        CustomerEvent::CustomerForgotten(_) => "forgotten",
     }
 }
 
@@ -49,10 +53,14 @@ fn details(event: &CustomerEvent) -> Value {
     }
 }
 
+/// Fields that hold personal data in event payloads.
+const PERSONAL_FIELDS: &[&str] = &["name", "phone", "email", "notes"];
+
 pub async fn apply(
     conn: &mut PgConnection,
     suffix: &str,
     batch: &[StoredEvent],
+    keys: &HashMap<Uuid, Option<DataKey>>,
 ) -> Result<(), sqlx::Error> {
     let rows: Vec<TimelineRow> = batch
         .iter()
@@ -65,8 +73,36 @@ pub async fn apply(
             occurred_at: stored.occurred_at,
             recorded_at: stored.recorded_at,
             actor: stored.actor.clone(),
-            details: details(&stored.event),
+            details: {
+                let mut details = details(&stored.event);
+                let key = keys.get(&stored.customer_id).and_then(Option::as_ref);
+                DataKey::reveal_json(key, stored.customer_id, &mut details);
+                details
+            },
         })
         .collect();
-    insert_json(conn, &format!("rm_timeline{suffix}"), &rows, true).await
+    insert_json(&mut *conn, &format!("rm_timeline{suffix}"), &rows, true).await?;
+    let forgotten: Vec<Uuid> = batch
+        .iter()
+        .filter(|stored| matches!(stored.event, CustomerEvent::CustomerForgotten(_)))
+        .map(|stored| stored.customer_id)
+        .collect();
+    if !forgotten.is_empty() {
+        // Entries projected while the key existed show the data in clear:
+        // erase exactly the personal fields that hold a value.
+        sqlx::query(&format!(
+            "UPDATE rm_timeline{suffix} t
+                SET details = coalesce((
+                    SELECT jsonb_object_agg(k, CASE WHEN k = ANY($2) AND v <> 'null'::jsonb
+                                                    THEN to_jsonb($3::text) ELSE v END)
+                      FROM jsonb_each(t.details) AS e(k, v)), '{{}}'::jsonb)
+              WHERE customer_id = ANY($1)"
+        ))
+        .bind(&forgotten)
+        .bind(PERSONAL_FIELDS)
+        .bind(ERASED)
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
 }

@@ -13,6 +13,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use command::chain::{self, ChainedEvent};
+use command::keys::KeyStore;
+use events::personal::DataKey;
 use projector::customers::{self, CustomerRow};
 use projector::profile::{self, Profile};
 use projector::source::{self, StoredEvent};
@@ -69,7 +71,8 @@ pub const AUDIT_COLUMNS: &str =
      tx::text AS tx, global_position, tenant_id, occurred_at";
 
 impl AuditRow {
-    pub fn to_audit_event(&self) -> AuditEvent {
+    /// The auditor's view; personal fields are opened with `key` or shown erased.
+    pub fn to_audit_event(&self, key: Option<&DataKey>) -> AuditEvent {
         let event = &self.chained;
         let metadata: Value = serde_json::from_str(&event.metadata).unwrap_or(Value::Null);
         let field = |name: &str| {
@@ -85,7 +88,12 @@ impl AuditRow {
             event_id: event.event_id,
             event_type: event.event_type.clone(),
             version: event.event_version.clone(),
-            payload: serde_json::from_str(&event.payload).unwrap_or(Value::Null),
+            payload: {
+                let customer = Uuid::parse_str(&event.aggregate_id).unwrap_or_default();
+                let mut payload = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
+                DataKey::reveal_json(key, customer, &mut payload);
+                payload
+            },
             actor: field("actor"),
             role: field("role"),
             command: field("command"),
@@ -136,6 +144,15 @@ pub async fn load(
     .bind(tenant_id)
     .fetch_all(pool)
     .await
+}
+
+async fn key_of(api: &QueryApi, customer_id: Uuid) -> Result<Option<DataKey>, ApiError> {
+    let mut keys = api
+        .data_keys
+        .load(&[customer_id])
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(keys.remove(&customer_id).flatten())
 }
 
 async fn stream_of(
@@ -210,10 +227,11 @@ pub(crate) async fn history(
         )));
     }
     let rows = stream_of(&api, &caller, id).await?;
+    let key = key_of(&api, id).await?;
     if wants_ndjson(&headers) {
         let body: String = rows
             .iter()
-            .map(|row| ndjson_line(&row.to_audit_event()))
+            .map(|row| ndjson_line(&row.to_audit_event(key.as_ref())))
             .collect();
         return Ok((
             [(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON))],
@@ -226,7 +244,7 @@ pub(crate) async fn history(
         .iter()
         .filter(|row| row.chained.sequence > after)
         .take(usize::try_from(limit).unwrap_or(0) + 1)
-        .map(AuditRow::to_audit_event)
+        .map(|row| row.to_audit_event(key.as_ref()))
         .collect();
     let next_after_sequence = if items.len() as i64 > limit {
         items.truncate(usize::try_from(limit).unwrap_or(0));
@@ -312,7 +330,7 @@ pub(crate) async fn state(
         .iter()
         .map(|row| row.to_stored())
         .collect::<Result<Vec<_>, _>>()?;
-    let state = customers::replay(&events)
+    let state = customers::replay(&events, key_of(&api, id).await?)
         .ok_or_else(|| ApiError::internal("stream does not start with a registration"))?;
     let profile = profile::profile(&customers::facts(state.registered_at, &events), instant);
     Ok(Json(StateAsOf {
@@ -401,6 +419,7 @@ pub async fn verify_tenant(
 /// Writes a tenant's events (or one customer's) as NDJSON, in position order.
 pub async fn export(
     pool: &PgPool,
+    data_keys: &KeyStore,
     tenant_id: Uuid,
     customer_id: Option<Uuid>,
     out: &mut (impl std::io::Write + Send),
@@ -416,8 +435,15 @@ pub async fn export(
         .bind(customer_id.map(|id| id.to_string()))
         .fetch(pool);
     let mut written = 0;
+    let mut keys: std::collections::HashMap<Uuid, Option<DataKey>> =
+        std::collections::HashMap::new();
     while let Some(row) = rows.try_next().await? {
-        out.write_all(ndjson_line(&row.to_audit_event()).as_bytes())?;
+        let customer = Uuid::parse_str(&row.chained.aggregate_id).unwrap_or_default();
+        if !keys.contains_key(&customer) {
+            keys.extend(data_keys.load(&[customer]).await?);
+        }
+        let key = keys.get(&customer).and_then(Option::as_ref);
+        out.write_all(ndjson_line(&row.to_audit_event(key)).as_bytes())?;
         written += 1;
     }
     out.flush()?;

@@ -10,6 +10,7 @@ mod freshness;
 mod funnel;
 
 use axum::extract::FromRef;
+use command::keys::KeyStore;
 use sqlx::PgPool;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -22,6 +23,8 @@ pub use freshness::STALE_HEADER;
 pub struct QueryApi {
     pub pool: PgPool,
     pub keys: JwtKeys,
+    /// Customers' data keys, to show auditors personal fields (or that they were erased).
+    pub data_keys: KeyStore,
 }
 
 impl FromRef<QueryApi> for JwtKeys {

@@ -13,14 +13,18 @@ use sqlx::PgPool;
 use tower::ServiceExt;
 use uuid::Uuid;
 
+use command::keys::KeyStore;
 use crm::app::{router, AppState};
+use events::personal::MasterKey;
 use web::{JwtKeys, Role};
 
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+pub const MASTER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 pub struct TestApp {
     pub router: Router,
     pub keys: JwtKeys,
+    pub data_keys: KeyStore,
     pub pool: PgPool,
     pub tenant: Uuid,
 }
@@ -74,10 +78,13 @@ impl Reply {
 impl TestApp {
     pub fn new(pool: PgPool) -> Self {
         let keys = JwtKeys::from_secret(SECRET).expect("keys");
-        let router = router(AppState::new(pool.clone(), keys.clone()));
+        let master = MasterKey::from_hex(MASTER_KEY).expect("master key");
+        let data_keys = KeyStore::new(pool.clone(), master);
+        let router = router(AppState::new(pool.clone(), keys.clone(), data_keys.clone()));
         Self {
             router,
             keys,
+            data_keys,
             pool,
             tenant: Uuid::new_v4(),
         }
@@ -175,4 +182,25 @@ impl TestApp {
             .await
             .expect("count")
     }
+}
+
+/// Every read-model table as JSON, in a stable order (for equality checks).
+pub async fn dump(pool: &PgPool) -> Value {
+    let mut tables = serde_json::Map::new();
+    for (table, order) in [
+        ("rm_customers", "id"),
+        ("rm_purchases", "customer_id, sequence"),
+        ("rm_activities", "customer_id, sequence"),
+        ("rm_stage_stays", "customer_id, sequence"),
+        ("rm_timeline", "customer_id, sequence"),
+    ] {
+        let rows: Value = sqlx::query_scalar::<_, Value>(&format!(
+            "SELECT coalesce(json_agg(t ORDER BY {order}), '[]'::json) FROM {table} t"
+        ))
+        .fetch_one(pool)
+        .await
+        .expect("dump");
+        tables.insert(table.to_owned(), rows);
+    }
+    Value::Object(tables)
 }

@@ -1,0 +1,266 @@
+//! Personal data (names, phones, e-mails, free-text notes) inside events.
+//!
+//! In the process a field is `Clear`; before an event is stored the command
+//! service seals it with the customer's data key (AES-256-GCM), so the log
+//! only ever holds ciphertext. Destroying the key erases the data everywhere
+//! (crypto-shredding) without rewriting the append-only log or its hash chain.
+
+use std::fmt;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What read models and audit views show for personal data whose key is gone.
+pub const ERASED: &str = "[已删除]";
+const SEALED_PREFIX: &str = "sealed:v1:";
+const NONCE_BYTES: usize = 12;
+
+/// Ciphertext of one personal field: `sealed:v1:` + base64(nonce ‖ ciphertext ‖ tag).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Sealed(String);
+
+impl Sealed {
+    pub fn is_sealed(text: &str) -> bool {
+        text.starts_with(SEALED_PREFIX)
+    }
+}
+
+impl TryFrom<String> for Sealed {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if Sealed::is_sealed(&value) {
+            Ok(Sealed(value))
+        } else {
+            Err("not a sealed value".to_owned())
+        }
+    }
+}
+
+impl From<Sealed> for String {
+    fn from(value: Sealed) -> String {
+        value.0
+    }
+}
+
+/// A personal field: sealed in the store, clear in the process that holds the key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Personal<T> {
+    Sealed(Sealed),
+    Clear(T),
+}
+
+impl<T> Personal<T>
+where
+    T: Clone + Into<String> + TryFrom<String>,
+{
+    /// Seals a clear value with `key` (bound to `customer`); sealed values stay as they are.
+    pub fn seal(&mut self, key: &DataKey, customer: Uuid) {
+        if let Personal::Clear(value) = self {
+            *self = Personal::Sealed(key.seal(&value.clone().into(), customer));
+        }
+    }
+
+    /// The clear text, opening a sealed value with `key`; `None` when the key
+    /// is gone (erased) or does not open it.
+    pub fn reveal(&self, key: Option<&DataKey>, customer: Uuid) -> Option<String> {
+        match self {
+            Personal::Clear(value) => Some(value.clone().into()),
+            Personal::Sealed(sealed) => key.and_then(|key| key.open(sealed, customer)),
+        }
+    }
+}
+
+/// A customer's 256-bit data key.
+#[derive(Clone)]
+pub struct DataKey([u8; 32]);
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DataKey(<redacted>)")
+    }
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+fn encrypt(key: &[u8; 32], plain: &[u8], aad: &[u8]) -> Vec<u8> {
+    let cipher = Aes256Gcm::new(key.into());
+    let nonce: [u8; NONCE_BYTES] = random();
+    let mut out = nonce.to_vec();
+    // Encryption with a valid key and nonce length cannot fail.
+    out.extend(
+        cipher
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad })
+            .unwrap_or_default(),
+    );
+    out
+}
+
+fn decrypt(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < NONCE_BYTES {
+        return None;
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
+    Aes256Gcm::new(key.into())
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .ok()
+}
+
+impl DataKey {
+    pub fn generate() -> Self {
+        DataKey(random())
+    }
+
+    /// Seals `plain` for `customer` (the id is authenticated: a ciphertext
+    /// copied into another customer's stream does not open).
+    pub fn seal(&self, plain: &str, customer: Uuid) -> Sealed {
+        let bytes = encrypt(&self.0, plain.as_bytes(), customer.as_bytes());
+        Sealed(format!("{SEALED_PREFIX}{}", STANDARD.encode(bytes)))
+    }
+
+    pub fn open(&self, sealed: &Sealed, customer: Uuid) -> Option<String> {
+        let encoded = sealed.0.strip_prefix(SEALED_PREFIX)?;
+        let bytes = STANDARD.decode(encoded).ok()?;
+        String::from_utf8(decrypt(&self.0, &bytes, customer.as_bytes())?).ok()
+    }
+
+    /// Opens every sealed string inside a JSON value (audit and timeline views);
+    /// without a key they read as [`ERASED`].
+    pub fn reveal_json(key: Option<&DataKey>, customer: Uuid, value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(text) if Sealed::is_sealed(text) => {
+                let opened = key.and_then(|key| key.open(&Sealed(text.clone()), customer));
+                *text = opened.unwrap_or_else(|| ERASED.to_owned());
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    DataKey::reveal_json(key, customer, item);
+                }
+            }
+            serde_json::Value::Object(fields) => {
+                for field in fields.values_mut() {
+                    DataKey::reveal_json(key, customer, field);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The key that wraps every data key, from configuration.
+#[derive(Clone)]
+pub struct MasterKey([u8; 32]);
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
+}
+
+impl MasterKey {
+    /// From 64 hex characters.
+    pub fn from_hex(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err("the master key must be 64 hexadecimal characters (32 bytes)".to_owned());
+        }
+        let mut key = [0u8; 32];
+        for (index, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[index * 2..index * 2 + 2], 16)
+                .map_err(|_| "the master key must be hexadecimal".to_owned())?;
+        }
+        Ok(MasterKey(key))
+    }
+
+    pub fn generate_hex() -> String {
+        random::<32>()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+
+    pub fn wrap(&self, key: &DataKey, customer: Uuid) -> Vec<u8> {
+        encrypt(&self.0, &key.0, customer.as_bytes())
+    }
+
+    pub fn unwrap_key(&self, wrapped: &[u8], customer: Uuid) -> Option<DataKey> {
+        let bytes = decrypt(&self.0, wrapped, customer.as_bytes())?;
+        <[u8; 32]>::try_from(bytes.as_slice()).ok().map(DataKey)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::CustomerName;
+
+    #[test]
+    fn sealed_fields_open_only_with_their_key_and_customer() {
+        let key = DataKey::generate();
+        let customer = Uuid::new_v4();
+        let mut name = Personal::Clear(CustomerName::parse("张三").expect("name"));
+        name.seal(&key, customer);
+        let json = serde_json::to_string(&name).expect("json");
+        assert!(json.contains("sealed:v1:") && !json.contains("张三"));
+        let back: Personal<CustomerName> = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back.reveal(Some(&key), customer).as_deref(), Some("张三"));
+        assert_eq!(back.reveal(Some(&DataKey::generate()), customer), None);
+        assert_eq!(
+            back.reveal(Some(&key), Uuid::new_v4()),
+            None,
+            "bound to the customer"
+        );
+        assert_eq!(back.reveal(None, customer), None);
+        let clear: Personal<CustomerName> = serde_json::from_str("\"李四\"").expect("clear");
+        assert_eq!(clear.reveal(None, customer).as_deref(), Some("李四"));
+    }
+
+    #[test]
+    fn data_keys_are_wrapped_by_the_master_key() {
+        let master = MasterKey::from_hex(&MasterKey::generate_hex()).expect("master");
+        let customer = Uuid::new_v4();
+        let key = DataKey::generate();
+        let wrapped = master.wrap(&key, customer);
+        let unwrapped = master.unwrap_key(&wrapped, customer).expect("unwrap");
+        let sealed = key.seal("13800138000", customer);
+        assert_eq!(
+            unwrapped.open(&sealed, customer).as_deref(),
+            Some("13800138000")
+        );
+        assert!(master.unwrap_key(&wrapped, Uuid::new_v4()).is_none());
+        assert!(MasterKey::from_hex("short").is_err());
+    }
+
+    #[test]
+    fn json_views_reveal_or_erase() {
+        let key = DataKey::generate();
+        let customer = Uuid::new_v4();
+        let sealed = String::from(key.seal("王五", customer));
+        let mut view = serde_json::json!({"name": sealed, "stage": "lead", "nested": [sealed]});
+        let mut erased = view.clone();
+        DataKey::reveal_json(Some(&key), customer, &mut view);
+        assert_eq!(
+            view,
+            serde_json::json!({"name": "王五", "stage": "lead", "nested": ["王五"]})
+        );
+        DataKey::reveal_json(None, customer, &mut erased);
+        assert_eq!(erased["name"], ERASED);
+        assert_eq!(erased["stage"], "lead");
+    }
+}
