@@ -78,6 +78,20 @@ impl KeyStore {
         Ok(keys)
     }
 
+    /// Which of `customers` still have a data key (without unwrapping any).
+    pub async fn existing(
+        &self,
+        customers: &[Uuid],
+    ) -> Result<std::collections::HashSet<Uuid>, KeyError> {
+        let alive: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT customer_id FROM customer_keys WHERE customer_id = ANY($1) AND wrapped_key IS NOT NULL",
+        )
+        .bind(customers)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(alive.into_iter().collect())
+    }
+
     /// Destroys the customer's key (idempotent); a key never created is
     /// recorded as destroyed so none can be created later.
     pub async fn destroy(

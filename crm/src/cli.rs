@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::config::{
     AuditCommand, Cli, Command, DatabaseArgs, MigrateArgs, ProjectorCommand, Secret, SeedArgs,
-    ServeArgs, TokenArgs,
+    ServeArgs, StreamArgs, TokenArgs,
 };
 use crate::embedded::EmbeddedPostgres;
 use crate::{db, demo};
@@ -33,7 +33,46 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projector { action } => projector_command(action).await,
         Command::Seed(args) => seed(args).await,
         Command::Audit { action } => audit(action).await,
+        Command::Stream(args) => stream(args).await,
     }
+}
+
+async fn stream(args: StreamArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let StreamArgs {
+        tenant,
+        after,
+        follow,
+        database,
+    } = args;
+    with_pool(&database, |pool, data_keys| async move {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+        listener.listen("crm_events").await?;
+        let mut after = after;
+        let mut out = std::io::BufWriter::new(std::io::stdout());
+        let interrupted = shutdown_signal();
+        tokio::pin!(interrupted);
+        loop {
+            let events = query::stream::read(&pool, &data_keys, tenant, after, 1_000).await?;
+            for event in &events {
+                serde_json::to_writer(&mut out, event)?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+            match events.last() {
+                Some(last) => after = last.position,
+                None if !follow => return Ok(()),
+                None => {
+                    tokio::select! {
+                        () = &mut interrupted => return Ok(()),
+                        _ = listener.recv() => {}
+                        () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    })
+    .await
 }
 
 async fn audit(action: AuditCommand) -> anyhow::Result<()> {

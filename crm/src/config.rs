@@ -38,11 +38,27 @@ pub enum Command {
     },
     /// Append realistic, hash-chained history in bulk (demos, benchmarks).
     Seed(SeedArgs),
+    /// Print a tenant's event stream as NDJSON (CloudEvents), as analysts get it without Kafka.
+    Stream(StreamArgs),
     /// Export or verify the history auditors rely on.
     Audit {
         #[command(subcommand)]
         action: AuditCommand,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    #[arg(long)]
+    pub tenant: Uuid,
+    /// The `position` of the last event already received (0: from the start).
+    #[arg(long, default_value_t = 0)]
+    pub after: i64,
+    /// Keep following new events until Ctrl-C (otherwise stop at the end).
+    #[arg(long)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -25,6 +25,7 @@ const DOCUMENTED: &[(&str, &str)] = &[
     ("get", "/v1/customers/{id}"),
     ("get", "/v1/customers/{id}/profile"),
     ("get", "/v1/customers/{id}/timeline"),
+    ("get", "/v1/events"),
     ("get", "/v1/funnel"),
     ("get", "/v1/segments"),
     ("patch", "/v1/customers/{id}"),

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod customer;
+pub mod envelope;
 pub mod personal;
 pub mod values;
 

@@ -8,6 +8,7 @@ mod cursor;
 mod customers;
 mod freshness;
 mod funnel;
+pub mod stream;
 
 use axum::extract::FromRef;
 use command::keys::KeyStore;
@@ -44,6 +45,7 @@ pub fn router() -> OpenApiRouter<QueryApi> {
         .routes(routes!(audit::history))
         .routes(routes!(audit::state))
         .routes(routes!(audit::verify))
+        .routes(routes!(stream::get_events))
 }
 
 /// Which customers a caller may see: its tenant, and for a rep only its own.

@@ -1,0 +1,152 @@
+//! The envelope analysts receive (HTTP stream and Kafka alike): CloudEvents
+//! 1.0, structured JSON mode, with the store's position and hash.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::personal::{Sealed, ERASED};
+
+/// What stands in for a personal field in the analysts' stream while the
+/// customer's key exists: analysts never receive personal data in clear.
+pub const WITHHELD: &str = "[personal data withheld]";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CloudEvent {
+    /// Always "1.0".
+    pub specversion: String,
+    /// The event id (consumers deduplicate on it).
+    pub id: Uuid,
+    /// `urn:crm:tenant:<tenant id>`.
+    pub source: String,
+    /// `crm.customer.<event>.v<version>`, e.g. `crm.customer.stage_moved.v1`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The customer (aggregate) id.
+    pub subject: String,
+    /// When the fact happened.
+    pub time: DateTime<Utc>,
+    pub datacontenttype: String,
+    pub tenantid: Uuid,
+    /// Position in the customer's stream (1, 2, …).
+    pub sequence: i64,
+    /// Global position in the store; pass the last one back as `after`.
+    pub position: i64,
+    /// Hex SHA-256 of the event in its stream's hash chain.
+    pub hash: String,
+    /// The event's fields; personal fields are withheld or erased.
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+/// `CustomerStageMoved` → `stage_moved`.
+pub fn type_slug(event_type: &str) -> String {
+    let name = event_type.strip_prefix("Customer").unwrap_or(event_type);
+    let mut slug = String::new();
+    for (index, character) in name.chars().enumerate() {
+        if character.is_uppercase() {
+            if index > 0 {
+                slug.push('_');
+            }
+            slug.extend(character.to_lowercase());
+        } else {
+            slug.push(character);
+        }
+    }
+    slug
+}
+
+/// What a stored event row provides for its envelope.
+pub struct StoredParts<'a> {
+    pub event_id: Uuid,
+    pub tenant_id: Uuid,
+    pub aggregate_id: &'a str,
+    pub sequence: i64,
+    pub position: i64,
+    pub event_type: &'a str,
+    pub event_version: &'a str,
+    pub occurred_at: DateTime<Utc>,
+    pub hash: &'a [u8],
+    /// The stored payload (`{"<EventType>": {...}}`).
+    pub payload: Value,
+    /// Whether the customer's data key still exists.
+    pub key_exists: bool,
+}
+
+impl CloudEvent {
+    pub fn from_stored(parts: StoredParts<'_>) -> Self {
+        let mut data = match parts.payload {
+            Value::Object(mut wrapper) => wrapper.remove(parts.event_type).unwrap_or(Value::Null),
+            other => other,
+        };
+        let marker = if parts.key_exists { WITHHELD } else { ERASED };
+        redact(&mut data, marker);
+        CloudEvent {
+            specversion: "1.0".to_owned(),
+            id: parts.event_id,
+            source: format!("urn:crm:tenant:{}", parts.tenant_id),
+            event_type: format!(
+                "crm.customer.{}.v{}",
+                type_slug(parts.event_type),
+                parts.event_version
+            ),
+            subject: parts.aggregate_id.to_owned(),
+            time: parts.occurred_at,
+            datacontenttype: "application/json".to_owned(),
+            tenantid: parts.tenant_id,
+            sequence: parts.sequence,
+            position: parts.position,
+            hash: hex::encode(parts.hash),
+            data,
+        }
+    }
+}
+
+fn redact(value: &mut Value, marker: &str) {
+    match value {
+        Value::String(text) if Sealed::is_sealed(text) => *text = marker.to_owned(),
+        Value::Array(items) => items.iter_mut().for_each(|item| redact(item, marker)),
+        Value::Object(fields) => fields.values_mut().for_each(|field| redact(field, marker)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_are_dotted_snake_case_with_version() {
+        assert_eq!(type_slug("CustomerStageMoved"), "stage_moved");
+        assert_eq!(type_slug("ActivityLogged"), "activity_logged");
+        assert_eq!(type_slug("PurchaseRecorded"), "purchase_recorded");
+        assert_eq!(type_slug("CustomerForgotten"), "forgotten");
+    }
+
+    #[test]
+    fn personal_fields_never_leave_in_clear() {
+        let key = crate::personal::DataKey::generate();
+        let customer = Uuid::new_v4();
+        let sealed = String::from(key.seal("张三", customer));
+        let parts = |key_exists| StoredParts {
+            event_id: Uuid::new_v4(),
+            tenant_id: Uuid::new_v4(),
+            aggregate_id: "c",
+            sequence: 1,
+            position: 7,
+            event_type: "CustomerRegistered",
+            event_version: "1",
+            occurred_at: Utc::now(),
+            hash: &[0xab, 0x01],
+            payload: serde_json::json!({"CustomerRegistered": {"name": sealed, "company": "星辰科技"}}),
+            key_exists,
+        };
+        let event = CloudEvent::from_stored(parts(true));
+        assert_eq!(event.event_type, "crm.customer.registered.v1");
+        assert_eq!(event.data["name"], WITHHELD);
+        assert_eq!(event.data["company"], "星辰科技");
+        assert_eq!(event.hash, "ab01");
+        assert_eq!(CloudEvent::from_stored(parts(false)).data["name"], ERASED);
+    }
+}
