@@ -205,31 +205,30 @@ async fn projector_command(action: ProjectorCommand) -> anyhow::Result<()> {
                 })?]
             };
             with_pool(&database, |pool, data_keys| async move {
-                for projection in projections {
-                    let bar = ProgressBar::new(0);
-                    bar.set_style(
-                        ProgressStyle::with_template(
-                            "{prefix:>10} [{bar:40}] {pos}/{len} events {per_sec} eta {eta}",
-                        )
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> "),
-                    );
-                    bar.set_prefix(projection.name());
-                    let started = std::time::Instant::now();
-                    let applied =
-                        projector::runner::rebuild(&pool, &data_keys, projection, |done, total| {
-                            bar.set_length(total);
-                            bar.set_position(done);
-                        })
-                        .await?;
-                    bar.finish();
-                    let seconds = started.elapsed().as_secs_f64();
-                    println!(
-                        "{}: rebuilt from {applied} events in {seconds:.1} s ({:.0} events/s)",
-                        projection.name(),
-                        applied as f64 / seconds.max(1e-9)
-                    );
-                }
+                let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
+                let bar = ProgressBar::new(0);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix} [{bar:40}] {pos}/{len} events {per_sec} eta {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                bar.set_prefix(names.join("+"));
+                let started = std::time::Instant::now();
+                let applied =
+                    projector::runner::rebuild(&pool, &data_keys, &projections, |done, total| {
+                        bar.set_length(total);
+                        bar.set_position(done);
+                    })
+                    .await?;
+                bar.finish();
+                let seconds = started.elapsed().as_secs_f64();
+                println!(
+                    "{}: rebuilt from {applied} events in {seconds:.1} s ({:.0} events/s)",
+                    names.join(", "),
+                    applied as f64 / seconds.max(1e-9)
+                );
                 Ok(())
             })
             .await

@@ -306,7 +306,7 @@ async fn forgetting_erases_personal_fields_everywhere_and_keeps_the_facts(pool: 
     // Rebuilt from zero, the read models say exactly the same.
     let incremental = common::dump(&pool).await;
     for projection in Projection::ALL {
-        rebuild(&pool, &app.data_keys, projection, |_, _| {})
+        rebuild(&pool, &app.data_keys, &[projection], |_, _| {})
             .await
             .expect("rebuild");
     }

@@ -11,7 +11,10 @@ use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
 
+use std::collections::HashMap;
+
 use command::keys::{KeyError, KeyStore};
+use events::personal::DataKey;
 
 use crate::source::{self, Checkpoint, SourceError, StoredEvent};
 use crate::{customers, timeline};
@@ -52,18 +55,24 @@ impl Projection {
         conn: &mut PgConnection,
         suffix: &str,
         batch: &[StoredEvent],
-        keys: &KeyStore,
+        keys: &BatchKeys,
     ) -> Result<(), ProjectorError> {
-        let mut ids: Vec<uuid::Uuid> = batch.iter().map(|stored| stored.customer_id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let keys = keys.load(&ids).await?;
         match self {
-            Projection::Customers => customers::apply(conn, suffix, batch, &keys).await?,
-            Projection::Timeline => timeline::apply(conn, suffix, batch, &keys).await?,
+            Projection::Customers => customers::apply(conn, suffix, batch, keys).await?,
+            Projection::Timeline => timeline::apply(conn, suffix, batch, keys).await?,
         }
         Ok(())
     }
+}
+
+/// Data keys of a batch's customers (`None`: erased).
+type BatchKeys = HashMap<uuid::Uuid, Option<DataKey>>;
+
+async fn keys_for(keys: &KeyStore, batch: &[StoredEvent]) -> Result<BatchKeys, ProjectorError> {
+    let mut ids: Vec<uuid::Uuid> = batch.iter().map(|stored| stored.customer_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(keys.load(&ids).await?)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,7 +147,9 @@ pub async fn step(
         return Ok(0);
     };
     let last = last.checkpoint;
-    projection.apply(&mut tx, "", &batch, keys).await?;
+    projection
+        .apply(&mut tx, "", &batch, &keys_for(keys, &batch).await?)
+        .await?;
     save_checkpoint(&mut tx, projection, last, batch.len(), false).await?;
     tx.commit().await?;
     Ok(batch.len())
@@ -277,60 +288,100 @@ pub async fn has_applied(
 
 const SHADOW: &str = "_rebuild";
 
-/// Rebuilds `projection` from the first event into shadow tables, then swaps
+/// Rebuilds `projections` from the first event into shadow tables, then swaps
 /// them in atomically; the live tables keep serving (and being updated) until
-/// the swap. `progress(applied, total)` is called after each batch.
+/// the swap. Each event is read and decoded once for all of them.
+/// `progress(applied, total)` is called after each batch.
+///
+/// Everything committed before the rebuild started (below the snapshot
+/// horizon) is read stream by stream into tables without secondary indexes,
+/// so each row is written once; the indexes are then built in bulk, and what
+/// committed meanwhile is applied in commit order inside the swap transaction.
 pub async fn rebuild(
     pool: &PgPool,
     keys: &KeyStore,
-    projection: Projection,
+    projections: &[Projection],
     mut progress: impl FnMut(u64, u64),
 ) -> Result<u64, ProjectorError> {
-    for table in projection.tables() {
-        sqlx::query(&format!("DROP TABLE IF EXISTS {table}{SHADOW}"))
-            .execute(pool)
-            .await?;
-        sqlx::query(&format!(
-            "CREATE TABLE {table}{SHADOW} (LIKE {table} INCLUDING ALL)"
-        ))
-        .execute(pool)
-        .await?;
+    let mut indexes = Vec::new();
+    for projection in projections {
+        indexes.extend(create_shadow_tables(pool, *projection).await?);
     }
-    let total: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Customer'")
-            .fetch_one(pool)
-            .await?;
+    let mut conn = pool.acquire().await?;
+    let horizon = source::horizon(&mut conn).await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'Customer' AND tx < $1::text::xid8",
+    )
+    .bind(horizon.to_string())
+    .fetch_one(&mut *conn)
+    .await?;
+    drop(conn);
     let total = u64::try_from(total).unwrap_or(0);
-    let mut checkpoint = Checkpoint::default();
     let mut applied: u64 = 0;
+    let mut after = (String::new(), 0_i64);
     loop {
         let mut tx = pool.begin().await?;
-        let batch = source::read_batch(&mut tx, checkpoint, REBUILD_BATCH).await?;
+        let batch =
+            source::read_streams_below(&mut tx, horizon, (&after.0, after.1), REBUILD_BATCH)
+                .await?;
         let Some(last) = batch.last() else {
             tx.rollback().await?;
             break;
         };
-        checkpoint = last.checkpoint;
-        projection.apply(&mut tx, SHADOW, &batch, keys).await?;
+        after = (last.customer_id.to_string(), last.sequence);
+        let batch_keys = keys_for(keys, &batch).await?;
+        for projection in projections {
+            projection
+                .apply(&mut tx, SHADOW, &batch, &batch_keys)
+                .await?;
+        }
         tx.commit().await?;
         applied += batch.len() as u64;
         progress(applied, total.max(applied));
-        if (batch.len() as i64) < REBUILD_BATCH {
-            break;
-        }
     }
-    // Swap: hold the live checkpoint (the live projector waits), apply what
-    // arrived meanwhile, then rename the shadow tables into place.
+    for (_, definition) in indexes
+        .iter()
+        .filter(|(_, definition)| !definition.is_empty())
+    {
+        sqlx::query(definition).execute(pool).await?;
+    }
+    // The bulk phase skipped the WAL (a crash there only loses the shadow
+    // tables); from here on they must be as durable as the live ones.
+    for table in projections
+        .iter()
+        .flat_map(|projection| projection.tables())
+    {
+        sqlx::query(&format!("ALTER TABLE {table}{SHADOW} SET LOGGED"))
+            .execute(pool)
+            .await?;
+    }
+    // Every event of a transaction below the horizon is applied, whatever its position.
+    let mut checkpoint = Checkpoint {
+        tx: horizon.saturating_sub(1),
+        position: i64::MAX,
+    };
+    // Swap: hold the live checkpoints (the live projector waits), apply what
+    // committed meanwhile, then rename the shadow tables and indexes into place.
     let mut tx = pool.begin().await?;
-    locked_checkpoint(&mut tx, projection).await?;
+    for projection in projections {
+        locked_checkpoint(&mut tx, *projection).await?;
+    }
     loop {
         let batch = source::read_batch(&mut tx, checkpoint, REBUILD_BATCH).await?;
         let Some(last) = batch.last() else { break };
         checkpoint = last.checkpoint;
-        projection.apply(&mut tx, SHADOW, &batch, keys).await?;
+        let batch_keys = keys_for(keys, &batch).await?;
+        for projection in projections {
+            projection
+                .apply(&mut tx, SHADOW, &batch, &batch_keys)
+                .await?;
+        }
         applied += batch.len() as u64;
     }
-    for table in projection.tables() {
+    for table in projections
+        .iter()
+        .flat_map(|projection| projection.tables())
+    {
         sqlx::query(&format!("DROP TABLE {table}"))
             .execute(&mut *tx)
             .await?;
@@ -338,15 +389,82 @@ pub async fn rebuild(
             .execute(&mut *tx)
             .await?;
     }
-    save_checkpoint(
-        &mut tx,
-        projection,
-        checkpoint,
-        usize::try_from(applied).unwrap_or(usize::MAX),
-        true,
-    )
-    .await?;
+    for (live_name, _) in &indexes {
+        sqlx::query(&format!(
+            "ALTER INDEX {live_name}{SHADOW} RENAME TO {live_name}"
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
+    for projection in projections {
+        save_checkpoint(
+            &mut tx,
+            *projection,
+            checkpoint,
+            usize::try_from(applied).unwrap_or(usize::MAX),
+            true,
+        )
+        .await?;
+    }
     tx.commit().await?;
     progress(applied, total.max(applied));
     Ok(applied)
+}
+
+/// Creates empty shadow tables shaped like the live ones, with only their
+/// primary keys; returns every live index (primary keys included) as
+/// (live name, definition for the shadow table) — the secondary ones still to
+/// build, all of them to rename at the swap.
+async fn create_shadow_tables(
+    pool: &PgPool,
+    projection: Projection,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let mut pending = Vec::new();
+    for table in projection.tables() {
+        let shadow = format!("{table}{SHADOW}");
+        sqlx::query(&format!("DROP TABLE IF EXISTS {shadow}"))
+            .execute(pool)
+            .await?;
+        sqlx::query(&format!(
+            "CREATE UNLOGGED TABLE {shadow} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+        ))
+        .execute(pool)
+        .await?;
+        let indexes: Vec<(String, String, bool)> = sqlx::query_as(
+            "SELECT i.relname::text, pg_get_indexdef(x.indexrelid), x.indisprimary
+               FROM pg_index x
+               JOIN pg_class i ON i.oid = x.indexrelid
+              WHERE x.indrelid = $1::regclass",
+        )
+        .bind(*table)
+        .fetch_all(pool)
+        .await?;
+        for (name, definition, primary) in indexes {
+            // `CREATE [UNIQUE] INDEX <name> ON public.<table> USING …`
+            let shadow_definition = definition
+                .replacen(
+                    &format!("INDEX {name} ON "),
+                    &format!("INDEX {name}{SHADOW} ON "),
+                    1,
+                )
+                .replacen(
+                    &format!(" public.{table} "),
+                    &format!(" public.{shadow} "),
+                    1,
+                );
+            if primary {
+                // Lookups by id during the bulk phase need the key from the start.
+                sqlx::query(&shadow_definition).execute(pool).await?;
+                sqlx::query(&format!(
+                    "ALTER TABLE {shadow} ADD CONSTRAINT {name}{SHADOW} PRIMARY KEY USING INDEX {name}{SHADOW}"
+                ))
+                .execute(pool)
+                .await?;
+                pending.push((name, String::new()));
+            } else {
+                pending.push((name, shadow_definition));
+            }
+        }
+    }
+    Ok(pending)
 }

@@ -82,6 +82,43 @@ pub async fn read_batch(
     rows.into_iter().map(decode).collect()
 }
 
+/// The current snapshot's xmin: every transaction below it has finished.
+pub async fn horizon(conn: &mut PgConnection) -> Result<u64, sqlx::Error> {
+    let xmin: String = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+        .fetch_one(conn)
+        .await?;
+    Ok(xmin.parse().unwrap_or(0))
+}
+
+/// Events of transactions below `horizon`, stream by stream (`aggregate_id`,
+/// `sequence`) after the stream position `after`: the order a rebuild from
+/// zero can use, since every stream folds independently and each read-model
+/// row is then written once.
+pub async fn read_streams_below(
+    conn: &mut PgConnection,
+    horizon: u64,
+    after: (&str, i64),
+    limit: i64,
+) -> Result<Vec<StoredEvent>, SourceError> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT tx::text, global_position, event_id, tenant_id, aggregate_id, sequence,
+                event_version, payload::text, metadata ->> 'actor', occurred_at, recorded_at
+           FROM events
+          WHERE aggregate_type = 'Customer'
+            AND (aggregate_id, sequence) > ($2, $3)
+            AND tx < $1::text::xid8
+          ORDER BY aggregate_id, sequence
+          LIMIT $4",
+    )
+    .bind(horizon.to_string())
+    .bind(after.0)
+    .bind(after.1)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(decode).collect()
+}
+
 /// Turns a selected row into an event, refusing unknown versions.
 pub fn decode(row: Row) -> Result<StoredEvent, SourceError> {
     let (
