@@ -8,29 +8,8 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use common::TestApp;
-use projector::runner::{catch_up, Projection};
+use common::{project, TestApp};
 use web::Role;
-
-async fn project(pool: &PgPool) {
-    let head: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
-        .fetch_one(pool)
-        .await
-        .expect("head");
-    for _ in 0..1_500 {
-        catch_up(pool, &test_keys(pool), Projection::Customers)
-            .await
-            .expect("project");
-        if projector::runner::has_applied(pool, &[Projection::Customers], head)
-            .await
-            .expect("applied")
-        {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("projection did not catch up");
-}
 
 /// Decimal strings compared by value (PostgreSQL returns a zero without its scale).
 fn canonical(mut row: Value) -> Value {
@@ -43,11 +22,6 @@ fn canonical(mut row: Value) -> Value {
         }
     }
     row
-}
-
-fn test_keys(pool: &PgPool) -> command::keys::KeyStore {
-    let master = events::personal::MasterKey::from_hex(common::MASTER_KEY).expect("master");
-    command::keys::KeyStore::new(pool.clone(), master)
 }
 
 fn ndjson(body: &Value) -> Vec<Value> {

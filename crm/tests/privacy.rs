@@ -6,32 +6,10 @@ use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use common::TestApp;
+use common::{project, TestApp};
 use events::personal::ERASED;
-use projector::runner::{catch_up, rebuild, Projection};
+use projector::runner::{rebuild, Projection};
 use web::Role;
-
-async fn project(app: &TestApp) {
-    let head: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
-        .fetch_one(&app.pool)
-        .await
-        .expect("head");
-    for _ in 0..1_500 {
-        for projection in Projection::ALL {
-            catch_up(&app.pool, &app.data_keys, projection)
-                .await
-                .expect("project");
-        }
-        if projector::runner::has_applied(&app.pool, &Projection::ALL, head)
-            .await
-            .expect("applied")
-        {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("projections did not catch up");
-}
 
 fn items(body: &Value) -> &Vec<Value> {
     body["items"].as_array().expect("items")
@@ -94,7 +72,7 @@ async fn forgetting_erases_personal_fields_everywhere_and_keeps_the_facts(pool: 
         !log_text.contains("张三丰") && !log_text.contains("13900000000"),
         "no personal data in clear in the log"
     );
-    project(&app).await;
+    project(&app.pool).await;
 
     let detail = app
         .call(Method::GET, &base, &boss, Value::Null)
@@ -185,7 +163,7 @@ async fn forgetting_erases_personal_fields_everywhere_and_keeps_the_facts(pool: 
             .await
             .expect("key row");
     assert!(destroyed.is_none(), "the data key is destroyed");
-    project(&app).await;
+    project(&app.pool).await;
 
     // Read models: personal fields erased, every other fact kept.
     let detail = app

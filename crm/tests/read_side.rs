@@ -14,51 +14,11 @@ use uuid::Uuid;
 
 use command::aggregate::{Action, Actor, CustomerCommand, Registration};
 use command::{CommandService, RequestContext};
-use common::TestApp;
+use common::{project, project_once, test_keys, TestApp};
 use events::values::{CustomerName, Money, ShortText, Stage, UserId};
 use projector::profile::{self, Lifecycle};
-use projector::runner::{catch_up, rebuild, Projection};
+use projector::runner::{rebuild, Projection};
 use web::Role;
-
-/// One pass of every projection over what is committed-and-safe now.
-async fn project_once(pool: &PgPool) {
-    for projection in Projection::ALL {
-        catch_up(pool, &test_keys(pool), projection)
-            .await
-            .expect("projection");
-    }
-}
-
-fn test_keys(pool: &PgPool) -> command::keys::KeyStore {
-    let master = events::personal::MasterKey::from_hex(common::MASTER_KEY).expect("master");
-    command::keys::KeyStore::new(pool.clone(), master)
-}
-
-/// Projects until every event this test committed is applied. Tests run in
-/// parallel on one cluster, and another test's open transaction holds back
-/// the cluster-wide xmin that commit-safe reading waits for.
-async fn project(pool: &PgPool) {
-    let head: Option<i64> = sqlx::query_scalar("SELECT max(global_position) FROM events")
-        .fetch_one(pool)
-        .await
-        .expect("head");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        project_once(pool).await;
-        let Some(head) = head else { return };
-        if projector::runner::has_applied(pool, &Projection::ALL, head)
-            .await
-            .expect("applied")
-        {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "projections did not reach {head}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
 
 fn decimal(value: &Value) -> Decimal {
     Decimal::from_str(value.as_str().expect("decimal string")).expect("decimal")

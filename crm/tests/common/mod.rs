@@ -16,6 +16,7 @@ use uuid::Uuid;
 use command::keys::KeyStore;
 use crm::app::{router, AppState};
 use events::personal::MasterKey;
+use projector::runner::{catch_up, has_applied, Projection};
 use web::{JwtKeys, Role};
 
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
@@ -78,8 +79,7 @@ impl Reply {
 impl TestApp {
     pub fn new(pool: PgPool) -> Self {
         let keys = JwtKeys::from_secret(SECRET).expect("keys");
-        let master = MasterKey::from_hex(MASTER_KEY).expect("master key");
-        let data_keys = KeyStore::new(pool.clone(), master);
+        let data_keys = test_keys(&pool);
         let router = router(AppState::new(pool.clone(), keys.clone(), data_keys.clone()));
         Self {
             router,
@@ -203,4 +203,47 @@ pub async fn dump(pool: &PgPool) -> Value {
         tables.insert(table.to_owned(), rows);
     }
     Value::Object(tables)
+}
+
+/// The data keys every test app uses.
+pub fn test_keys(pool: &PgPool) -> KeyStore {
+    KeyStore::new(
+        pool.clone(),
+        MasterKey::from_hex(MASTER_KEY).expect("master key"),
+    )
+}
+
+/// One pass of every projection over what is committed-and-safe now.
+pub async fn project_once(pool: &PgPool) {
+    for projection in Projection::ALL {
+        catch_up(pool, &test_keys(pool), projection)
+            .await
+            .expect("projection");
+    }
+}
+
+/// Projects until every event committed so far is applied. Tests run in
+/// parallel on one cluster, and another test's open transaction holds back
+/// the cluster-wide xmin that commit-safe reading waits for.
+pub async fn project(pool: &PgPool) {
+    let head: Option<i64> = sqlx::query_scalar("SELECT max(global_position) FROM events")
+        .fetch_one(pool)
+        .await
+        .expect("head");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        project_once(pool).await;
+        let Some(head) = head else { return };
+        if has_applied(pool, &Projection::ALL, head)
+            .await
+            .expect("applied")
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "projections did not reach {head}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
