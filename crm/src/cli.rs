@@ -237,6 +237,7 @@ async fn projector_command(action: ProjectorCommand) -> anyhow::Result<()> {
 }
 
 async fn seed(args: SeedArgs) -> anyhow::Result<()> {
+    let master = master_key(&args.database)?;
     with_pool(&args.database, |pool, _data_keys| async move {
         let options = crate::seed::SeedOptions {
             tenants: args.tenants,
@@ -251,7 +252,7 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
-        let report = crate::seed::run(&pool, &options, &bar).await?;
+        let report = crate::seed::run(&pool, &options, &master, &bar).await?;
         bar.finish();
         let seconds = report.elapsed.as_secs_f64();
         println!(

@@ -14,9 +14,15 @@
 //! `crm/tests/seed.rs` proves it by re-deciding seeded histories through the
 //! real aggregate.
 //!
+//! Personal fields (names, phones, e-mails, activity notes) are sealed as the
+//! service seals them (`events::personal`): [`run`] gives every customer a
+//! data key, stores it wrapped by the master key in `customer_keys` (in the
+//! same statement as the customer's events) and seals the fields with it, so
+//! the seeded data can be read, audited and forgotten like any other.
+//!
 //! Output is deterministic for a given [`SeedOptions::seed`] apart from ids
-//! (tenant, customer, activity and purchase UUIDs) and timestamps, which are
-//! laid out relative to the moment the run starts.
+//! (tenant, customer, activity and purchase UUIDs), keys and ciphertexts, and
+//! timestamps, which are laid out relative to the moment the run starts.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -40,7 +46,7 @@ use events::customer::{
     ActivityLogged, CustomerAssigned, CustomerProfileUpdated, CustomerRegistered,
     CustomerStageMoved, CustomerTagged, CustomerUntagged, PurchaseRecorded, V1,
 };
-use events::personal::Personal;
+use events::personal::{DataKey, MasterKey, Personal};
 use events::values::{
     ActivityType, CustomerName, Email, Money, OrderRef, Phone, Probability, ShortText, Stage, Tag,
     UserId,
@@ -80,13 +86,16 @@ pub const MAX_EVENTS_PER_CUSTOMER: usize = 1_000;
 /// Rows per INSERT. Each statement is its own transaction; a few thousand rows
 /// amortise the round trip and the commit without making one statement's
 /// trigger work (and a failure's rollback) large. Measured on the 2-core
-/// development machine, 1k–8k rows per statement perform alike.
+/// development machine (300k events, 2 writers, other builds running):
+/// 1k rows 22k events/s, 2k 27k, 4k 29k, 8k 28.5k.
 const ROWS_PER_STATEMENT: usize = 4_000;
 
 /// Concurrent INSERT statements, each on its own connection and on different
-/// customers. The per-row trigger (a PL/pgSQL index lookup and a SHA-256) is
-/// the bottleneck and runs on the server's cores; on the 2-core development
-/// machine 2 writers were as fast as 3 and 4 (see the report in tests/seed.rs).
+/// customers. The server's per-row work (the chain trigger's PL/pgSQL index
+/// lookup and SHA-256, seven indexes, the jsonb round trip) is the
+/// bottleneck; one statement keeps one server core busy. Measured on the
+/// 2-core development machine (200k events): 1 writer 25k events/s, 2 34k,
+/// 3 34k, 4 31k.
 const WRITERS: usize = 2;
 
 /// Batches generated ahead of the writers: generation overlaps the inserts
@@ -98,14 +107,24 @@ const BATCHES_AHEAD: usize = WRITERS * 2;
 /// through the real service, which would find nothing under another name).
 const AGGREGATE_TYPE: &str = "Customer";
 
-/// Appends a batch. The JSON goes through `jsonb` on its way into the `json`
-/// columns because that is what the service stores: postgres-es binds a
-/// `serde_json::Value`, which sqlx sends as `jsonb`, so the stored (and
-/// hashed) text is jsonb's normalised rendering. `WITH ORDINALITY ... ORDER BY`
-/// keeps the array order, so each stream's rows are inserted in sequence
-/// order and the trigger finds the previous event (earlier rows of the same
-/// statement are visible to it).
+/// Appends a batch: the customers' data keys (none when seeding in clear) and
+/// their events, in one statement and so one transaction, so no committed
+/// event ever lacks its key.
+///
+/// The JSON goes through `jsonb` on its way into the `json` columns because
+/// that is what the service stores: postgres-es binds a `serde_json::Value`,
+/// which sqlx sends as `jsonb`, so the stored (and hashed) text is jsonb's
+/// normalised rendering (storing serde's compact text instead would be about
+/// 12% faster, but seeded events would not look like the service's).
+/// `WITH ORDINALITY ... ORDER BY` keeps the array
+/// order, so each stream's rows are inserted in sequence order and the
+/// trigger finds the previous event (earlier rows of the same statement are
+/// visible to it).
 const INSERT_EVENTS: &str = "
+WITH keys AS (
+    INSERT INTO customer_keys (customer_id, tenant_id, wrapped_key, created_at)
+    SELECT * FROM UNNEST($8::uuid[], $9::uuid[], $10::bytea[], $11::timestamptz[])
+)
 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
 SELECT $1, e.aggregate_id, e.sequence, e.event_type, $2, e.payload::jsonb::json, e.metadata::jsonb::json
   FROM UNNEST($3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY
@@ -153,16 +172,27 @@ impl SeedOptions {
     }
 }
 
-/// Seeds the store and reports what it wrote. `progress` advances by the
-/// customers of each committed statement.
-///
+/// Seeds the store as the service would have written it, personal fields
+/// sealed with per-customer data keys wrapped by `master` (which must be the
+/// service's master key, or it cannot open them), and reports what it wrote.
+/// `progress` advances by the customers of each committed statement.
+pub async fn run(
+    pool: &PgPool,
+    options: &SeedOptions,
+    master: &MasterKey,
+    progress: &ProgressBar,
+) -> anyhow::Result<SeedReport> {
+    seed(pool, options, Some(master.clone()), progress).await
+}
+
 /// One blocking thread generates batches of whole customers (so every stream
 /// lies in one statement, in sequence order) while [`WRITERS`] tasks insert
 /// them. A failed statement rolls back only itself: the customers committed
 /// before it stay, complete and valid.
-pub async fn run(
+async fn seed(
     pool: &PgPool,
     options: &SeedOptions,
+    master: Option<MasterKey>,
     progress: &ProgressBar,
 ) -> anyhow::Result<SeedReport> {
     let started = Instant::now();
@@ -178,6 +208,7 @@ pub async fn run(
         options.seed,
         options.events_per_customer,
         Utc::now(),
+        master,
     );
 
     let (sender, receiver) = mpsc::channel::<Batch>(BATCHES_AHEAD);
@@ -246,6 +277,10 @@ async fn write_batches(
             .bind(&batch.event_types)
             .bind(&batch.payloads)
             .bind(&batch.metadata)
+            .bind(&batch.key_customers)
+            .bind(&batch.key_tenants)
+            .bind(&batch.wrapped_keys)
+            .bind(&batch.key_created)
             .execute(&pool)
             .await
             .with_context(|| {
@@ -275,6 +310,11 @@ struct Batch {
     event_types: Vec<&'static str>,
     payloads: Vec<String>,
     metadata: Vec<String>,
+    /// `customer_keys` rows: one per customer when sealing.
+    key_customers: Vec<Uuid>,
+    key_tenants: Vec<Uuid>,
+    wrapped_keys: Vec<Vec<u8>>,
+    key_created: Vec<DateTime<Utc>>,
     customers: u64,
 }
 
@@ -286,7 +326,7 @@ impl Batch {
             event_types: Vec::with_capacity(rows),
             payloads: Vec::with_capacity(rows),
             metadata: Vec::with_capacity(rows),
-            customers: 0,
+            ..Self::default()
         }
     }
 
@@ -739,6 +779,8 @@ struct Generator {
     /// so their mean is `events_per_customer - 1`.
     max_extra: usize,
     now: DateTime<Utc>,
+    /// Seals personal fields when set.
+    master: Option<MasterKey>,
 }
 
 impl Generator {
@@ -747,12 +789,14 @@ impl Generator {
         seed: u64,
         events_per_customer: usize,
         now: DateTime<Utc>,
+        master: Option<MasterKey>,
     ) -> Self {
         Self {
             tenants,
             seed,
             max_extra: 2 * events_per_customer.saturating_sub(1),
             now,
+            master,
         }
     }
 
@@ -800,7 +844,8 @@ impl Generator {
         let steps = interleave(rng, &funnel, extra - funnel.len());
         let times = plan_times(rng, self.now, steps.len() + 1);
 
-        let mut stream = Stream::register(rng, tenant, number, times[0], batch)?;
+        let mut stream =
+            Stream::register(rng, tenant, number, self.master.as_ref(), times[0], batch)?;
         for (step, &at) in steps.iter().zip(&times[1..]) {
             stream.step(rng, *step, at, batch)?;
         }
@@ -1116,7 +1161,10 @@ fn email(rng: &mut StdRng, person: &Person, company: Option<&Company>) -> anyhow
 struct Stream<'a> {
     tenant: &'a Tenant,
     number: u64,
+    customer: Uuid,
     id: String,
+    /// The customer's data key when sealing.
+    key: Option<DataKey>,
     sequence: i64,
     owner: &'static str,
     stage: Stage,
@@ -1130,6 +1178,7 @@ impl<'a> Stream<'a> {
         rng: &mut StdRng,
         tenant: &'a Tenant,
         number: u64,
+        master: Option<&MasterKey>,
         at: DateTime<Utc>,
         batch: &mut Batch,
     ) -> anyhow::Result<Self> {
@@ -1186,10 +1235,23 @@ impl<'a> Stream<'a> {
             probability: Stage::Lead.default_probability(),
             registered_at: at,
         };
+        let customer = Uuid::now_v7();
+        // The service creates the key with the first event that carries
+        // personal data: the registration, which always has a name.
+        let key = master.map(|master| {
+            let key = DataKey::generate();
+            batch.key_customers.push(customer);
+            batch.key_tenants.push(tenant.id);
+            batch.wrapped_keys.push(master.wrap(&key, customer));
+            batch.key_created.push(at);
+            key
+        });
         let mut stream = Self {
             tenant,
             number,
-            id: Uuid::now_v7().to_string(),
+            customer,
+            id: customer.to_string(),
+            key,
             sequence: 0,
             owner,
             stage: Stage::Lead,
@@ -1364,7 +1426,7 @@ impl<'a> Stream<'a> {
     /// Appends `event` to the batch with the service's metadata, and applies it.
     fn append(
         &mut self,
-        event: CustomerEvent,
+        mut event: CustomerEvent,
         actor: &str,
         role: Role,
         at: DateTime<Utc>,
@@ -1426,6 +1488,9 @@ impl<'a> Stream<'a> {
             if let Some(deal_value) = update.deal_value {
                 self.deal_value = deal_value;
             }
+        }
+        if let Some(key) = &self.key {
+            event.seal_personal(key, self.customer);
         }
         let occurred_at = timestamp(at);
         let correlation_id = format!("seed-{}-{}", self.number, self.sequence);
@@ -1549,7 +1614,7 @@ mod tests {
     fn generated(seed: u64) -> Vec<(i64, &'static str, serde_json::Value, String)> {
         let tenant = Tenant::new(Uuid::from_u128(1), 0, 200, seed);
         let now = DateTime::from_timestamp(1_750_000_000, 0).expect("instant");
-        let generator = Generator::new(vec![tenant], seed, 8, now);
+        let generator = Generator::new(vec![tenant], seed, 8, now, None);
         let mut rows = Vec::new();
         generator
             .generate(|batch| {

@@ -201,7 +201,8 @@ pub struct Money(Decimal);
 pub const MAX_MONEY: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0); // 1_000_000_000_000
 
 impl Money {
-    pub const ZERO: Money = Money(Decimal::ZERO);
+    /// Zero at the two decimal places every stored amount has.
+    pub const ZERO: Money = Money(Decimal::from_parts(0, 0, 0, false, 2));
 
     /// A non-negative amount (deal values, activity values).
     pub fn non_negative(value: Decimal) -> Result<Self, InvalidValue> {
