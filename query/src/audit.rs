@@ -22,7 +22,7 @@ use web::extract::{Path, Query};
 use web::{ApiError, Caller, Problem, Role};
 
 use crate::customers::parse_instant;
-use crate::QueryApi;
+use crate::{db_error, QueryApi};
 
 pub const NDJSON: &str = "application/x-ndjson";
 const AUDITORS: &[Role] = &[Role::Auditor, Role::Admin];
@@ -163,7 +163,7 @@ async fn stream_of(
     caller.require(AUDITORS)?;
     let rows = load(&api.pool, caller.tenant_id, customer_id)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(db_error)?;
     if rows.is_empty() {
         return Err(ApiError::NotFound("customer not found".into()));
     }

@@ -18,6 +18,7 @@ use projector::search;
 use web::extract::{Path, Query};
 use web::{ApiError, Caller, Problem};
 
+use crate::db_error;
 use crate::freshness::{mark, wait_for};
 use crate::{cursor, QueryApi, Visibility};
 
@@ -270,7 +271,7 @@ pub(crate) async fn list_customers(
         .build_query_as()
         .fetch_all(&api.pool)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(db_error)?;
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(usize::try_from(limit).unwrap_or(0));
         items.last().map(|last| {
@@ -339,7 +340,7 @@ async fn visible_summary(
         .build_query_as()
         .fetch_optional(pool)
         .await
-        .map_err(ApiError::internal)?
+        .map_err(db_error)?
         .ok_or_else(|| ApiError::NotFound("customer not found".into()))
 }
 
@@ -350,14 +351,14 @@ async fn facts(pool: &PgPool, id: Uuid, registered_at: DateTime<Utc>) -> Result<
     .bind(id)
     .fetch_all(pool)
     .await
-    .map_err(ApiError::internal)?;
+    .map_err(db_error)?;
     let activities: Vec<(DateTime<Utc>, String)> = sqlx::query_as(
         "SELECT occurred_at, activity_type FROM rm_activities WHERE customer_id = $1 ORDER BY sequence",
     )
     .bind(id)
     .fetch_all(pool)
     .await
-    .map_err(ApiError::internal)?;
+    .map_err(db_error)?;
     Ok(Facts {
         registered_at,
         purchases: purchases
@@ -407,7 +408,7 @@ pub(crate) async fn get_customer(
     .bind(id)
     .fetch_one(&api.pool)
     .await
-    .map_err(ApiError::internal)?;
+    .map_err(db_error)?;
     let facts = facts(&api.pool, id, summary.registered_at).await?;
     let profile = profile::profile(&facts, Utc::now());
     let stage_name = summary
@@ -541,7 +542,7 @@ pub(crate) async fn get_timeline(
     .bind(limit + 1)
     .fetch_all(&api.pool)
     .await
-    .map_err(ApiError::internal)?;
+    .map_err(db_error)?;
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(usize::try_from(limit).unwrap_or(0));
         items.last().map(|last| cursor::encode(&last.sequence))

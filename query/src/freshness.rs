@@ -34,7 +34,7 @@ pub async fn wait_for(
     loop {
         if has_applied(pool, projections, position)
             .await
-            .map_err(ApiError::internal)?
+            .map_err(crate::db_error)?
         {
             return Ok(true);
         }

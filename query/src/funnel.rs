@@ -21,6 +21,7 @@ use web::extract::Query;
 use web::{ApiError, Caller, Problem};
 
 use crate::customers::parse_instant;
+use crate::db_error;
 use crate::freshness::{mark, wait_for};
 use crate::{QueryApi, Visibility};
 
@@ -107,8 +108,13 @@ fn scope<'a>(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> QueryBuilder<'a, Postgres> {
-    let mut builder =
-        QueryBuilder::new("WITH scope AS (SELECT * FROM rm_customers WHERE tenant_id = ");
+    // Only the columns the funnel and segments read: the search columns are wide.
+    let mut builder = QueryBuilder::new(
+        "WITH scope AS (SELECT id, tenant_id, name, company, owner_id, stage, deal_value, probability,
+                furthest_rank, tags, last_activity_at, last_contact_at, purchase_count, total_amount,
+                last_purchase_at
+           FROM rm_customers WHERE tenant_id = ",
+    );
     builder
         .push_bind(visibility.tenant_id)
         .push(" AND NOT archived");
@@ -170,38 +176,42 @@ pub(crate) async fn get_funnel(
     let visibility = Visibility::from(&caller);
     let owner = params.owner_id.as_deref();
 
-    // One round trip: per-stage sums, reach per furthest rank, and cycle times.
+    // One round trip, one pass over the customers: sums per (stage, furthest
+    // rank) give both the stage figures and the reach; cycle times come from
+    // the tenant's completed stays of the customers in scope.
     let mut builder = scope(&visibility, owner, from, to);
     builder.push(
-        "SELECT 'stage' AS kind, stage AS key, count(*)::bigint AS n,
+        "SELECT 'stage' AS kind, stage AS key, furthest_rank, count(*)::bigint AS n,
                 coalesce(sum(deal_value), 0) AS total, coalesce(sum(deal_value * probability), 0) AS weighted
-           FROM scope GROUP BY stage
+           FROM scope GROUP BY stage, furthest_rank
          UNION ALL
-         SELECT 'reach', furthest_rank::text, count(*)::bigint, 0, 0 FROM scope GROUP BY furthest_rank
-         UNION ALL
-         SELECT 'cycle', s.stage, count(*)::bigint,
+         SELECT 'cycle', s.stage, 0::smallint, count(*)::bigint,
                 coalesce(sum(extract(epoch FROM s.left_at - s.entered_at)), 0)::numeric, 0
-           FROM rm_stage_stays s JOIN scope c ON c.id = s.customer_id GROUP BY s.stage",
+           FROM rm_stage_stays s
+          WHERE s.tenant_id = ",
     );
-    let rows: Vec<(String, String, i64, Decimal, Decimal)> = builder
+    builder
+        .push_bind(visibility.tenant_id)
+        .push(" AND s.customer_id IN (SELECT id FROM scope) GROUP BY s.stage");
+    let rows: Vec<(String, String, i16, i64, Decimal, Decimal)> = builder
         .build_query_as()
         .fetch_all(&api.pool)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(db_error)?;
     let mut per_stage: HashMap<String, (i64, Decimal, Decimal)> = HashMap::new();
     let mut reach_at_rank: HashMap<i16, i64> = HashMap::new();
     let mut cycles: HashMap<String, (i64, Decimal)> = HashMap::new();
-    for (kind, key, n, total, weighted) in rows {
-        match kind.as_str() {
-            "stage" => {
-                per_stage.insert(key, (n, total, weighted));
-            }
-            "reach" => {
-                reach_at_rank.insert(key.parse().unwrap_or(0), n);
-            }
-            _ => {
-                cycles.insert(key, (n, total));
-            }
+    for (kind, key, furthest, n, total, weighted) in rows {
+        if kind == "stage" {
+            let entry = per_stage
+                .entry(key)
+                .or_insert((0, Decimal::ZERO, Decimal::ZERO));
+            entry.0 += n;
+            entry.1 += total;
+            entry.2 += weighted;
+            *reach_at_rank.entry(furthest).or_insert(0) += n;
+        } else {
+            cycles.insert(key, (n, total));
         }
     }
     let reached = |rank: i16| -> i64 {
@@ -227,7 +237,7 @@ pub(crate) async fn get_funnel(
             .build_query_as()
             .fetch_all(&api.pool)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(db_error)?;
         for card in rows {
             cards_by_stage
                 .entry(card.stage.clone())
@@ -342,7 +352,7 @@ pub(crate) async fn get_segments(
         .build_query_as::<(String, i64)>()
         .fetch_all(&api.pool)
         .await
-        .map_err(ApiError::internal)?
+        .map_err(db_error)?
         .into_iter()
         .collect();
     let segments = Lifecycle::ALL

@@ -48,6 +48,17 @@ pub fn router() -> OpenApiRouter<QueryApi> {
         .routes(routes!(stream::get_events))
 }
 
+/// Database failures: an exhausted pool (overload) is a 503 the client may
+/// retry; anything else is an internal error.
+pub(crate) fn db_error(error: sqlx::Error) -> web::ApiError {
+    match error {
+        sqlx::Error::PoolTimedOut => {
+            web::ApiError::Unavailable("the service is overloaded; retry shortly".to_owned())
+        }
+        other => web::ApiError::internal(other),
+    }
+}
+
 /// Which customers a caller may see: its tenant, and for a rep only its own.
 #[derive(Debug, Clone)]
 pub(crate) struct Visibility {
