@@ -355,10 +355,16 @@ pub async fn rebuild(
             .execute(pool)
             .await?;
     }
-    // Every event of a transaction below the horizon is applied, whatever its position.
+    // Every event of a transaction below the horizon is applied: no such event
+    // lies after (horizon - 1, their highest position) in commit order.
+    let highest: Option<i64> =
+        sqlx::query_scalar("SELECT max(global_position) FROM events WHERE tx < $1::text::xid8")
+            .bind(horizon.to_string())
+            .fetch_one(pool)
+            .await?;
     let mut checkpoint = Checkpoint {
         tx: horizon.saturating_sub(1),
-        position: i64::MAX,
+        position: highest.unwrap_or(0),
     };
     // Swap: hold the live checkpoints (the live projector waits), apply what
     // committed meanwhile, then rename the shadow tables and indexes into place.
