@@ -27,6 +27,12 @@ pub const TABLES: &[&str] = &[
     "rm_stage_stays",
 ];
 
+/// Where a stage's totals sit in `stay_micros`/`stay_counts` (0-based; SQL
+/// arrays are 1-based): the order of [`Stage::ALL`].
+pub fn stay_index(stage: Stage) -> usize {
+    Stage::ALL.iter().position(|s| *s == stage).unwrap_or(0)
+}
+
 /// Funnel progress rank; `closed_lost` is not progress.
 pub fn rank(stage: Stage) -> Option<i16> {
     match stage {
@@ -70,6 +76,9 @@ pub struct CustomerRow {
     pub last_purchase_at: Option<DateTime<Utc>>,
     pub search_bigrams: Vec<String>,
     pub search_text: String,
+    /// Completed stays per stage (index: [`stay_index`]), summed.
+    pub stay_micros: Vec<i64>,
+    pub stay_counts: Vec<i32>,
     pub version: i64,
     pub last_position: i64,
 }
@@ -173,6 +182,8 @@ impl CustomerRow {
             last_purchase_at: None,
             search_bigrams: Vec::new(),
             search_text: String::new(),
+            stay_micros: vec![0; Stage::ALL.len()],
+            stay_counts: vec![0; Stage::ALL.len()],
             version: stored.sequence,
             last_position: stored.checkpoint.position,
         };
@@ -251,6 +262,17 @@ impl Changes {
                     left_at: stored.occurred_at,
                 });
                 row.stage = moved.to.as_str().to_owned();
+                let index = stay_index(moved.from);
+                let stayed = (stored.occurred_at - row.stage_entered_at)
+                    .num_microseconds()
+                    .unwrap_or(i64::MAX);
+                if let (Some(micros), Some(count)) = (
+                    row.stay_micros.get_mut(index),
+                    row.stay_counts.get_mut(index),
+                ) {
+                    *micros = micros.saturating_add(stayed);
+                    *count += 1;
+                }
                 row.stage_entered_at = stored.occurred_at;
                 row.deal_value = moved.deal_value.amount();
                 row.probability = probability_column(moved.probability);

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use events::values::Stage;
-use projector::customers::rank;
+use projector::customers::{rank, stay_index};
 use projector::profile::Lifecycle;
 use projector::runner::Projection;
 use web::extract::Query;
@@ -110,12 +110,25 @@ fn scope<'a>(
 ) -> QueryBuilder<'a, Postgres> {
     // Only the columns the funnel and segments read: the search columns are wide.
     let mut builder = QueryBuilder::new(
-        "WITH scope AS (SELECT id, tenant_id, name, company, owner_id, stage, deal_value, probability,
-                furthest_rank, tags, last_activity_at, last_contact_at, purchase_count, total_amount,
-                last_purchase_at
-           FROM rm_customers WHERE tenant_id = ",
+        "WITH scope AS (SELECT id, stage, deal_value, probability, furthest_rank, stay_micros,
+                stay_counts, purchase_count, total_amount, last_purchase_at, last_contact_at
+           FROM rm_customers",
     );
+    push_filters(&mut builder, visibility, owner_id, from, to);
+    builder.push(") ");
     builder
+}
+
+/// `WHERE` conditions on `rm_customers` for a funnel's or segment's customers.
+fn push_filters(
+    builder: &mut QueryBuilder<'_, Postgres>,
+    visibility: &Visibility,
+    owner_id: Option<&str>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) {
+    builder
+        .push(" WHERE tenant_id = ")
         .push_bind(visibility.tenant_id)
         .push(" AND NOT archived");
     if let Some(owner) = &visibility.owner_id {
@@ -130,8 +143,6 @@ fn scope<'a>(
     if let Some(to) = to {
         builder.push(" AND registered_at < ").push_bind(to);
     }
-    builder.push(") ");
-    builder
 }
 
 fn ratio(numerator: i64, denominator: i64) -> Option<f64> {
@@ -176,42 +187,41 @@ pub(crate) async fn get_funnel(
     let visibility = Visibility::from(&caller);
     let owner = params.owner_id.as_deref();
 
-    // One round trip, one pass over the customers: sums per (stage, furthest
-    // rank) give both the stage figures and the reach; cycle times come from
-    // the tenant's completed stays of the customers in scope.
+    // One pass over the customers: sums per (stage, furthest rank) give both
+    // the stage figures and the reach; completed stays are summed per customer.
     let mut builder = scope(&visibility, owner, from, to);
     builder.push(
-        "SELECT 'stage' AS kind, stage AS key, furthest_rank, count(*)::bigint AS n,
-                coalesce(sum(deal_value), 0) AS total, coalesce(sum(deal_value * probability), 0) AS weighted
-           FROM scope GROUP BY stage, furthest_rank
-         UNION ALL
-         SELECT 'cycle', s.stage, 0::smallint, count(*)::bigint,
-                coalesce(sum(extract(epoch FROM s.left_at - s.entered_at)), 0)::numeric, 0
-           FROM rm_stage_stays s
-          WHERE s.tenant_id = ",
+        "SELECT stage, furthest_rank, count(*)::bigint,
+                coalesce(sum(deal_value), 0), coalesce(sum(deal_value * probability), 0),
+                ARRAY[sum(stay_micros[1]), sum(stay_micros[2]), sum(stay_micros[3]),
+                      sum(stay_micros[4]), sum(stay_micros[5]), sum(stay_micros[6])]::bigint[],
+                ARRAY[sum(stay_counts[1]), sum(stay_counts[2]), sum(stay_counts[3]),
+                      sum(stay_counts[4]), sum(stay_counts[5]), sum(stay_counts[6])]::bigint[]
+           FROM scope GROUP BY stage, furthest_rank",
     );
-    builder
-        .push_bind(visibility.tenant_id)
-        .push(" AND s.customer_id IN (SELECT id FROM scope) GROUP BY s.stage");
-    let rows: Vec<(String, String, i16, i64, Decimal, Decimal)> = builder
+    type Group = (String, i16, i64, Decimal, Decimal, Vec<i64>, Vec<i64>);
+    let rows: Vec<Group> = builder
         .build_query_as()
         .fetch_all(&api.pool)
         .await
         .map_err(db_error)?;
     let mut per_stage: HashMap<String, (i64, Decimal, Decimal)> = HashMap::new();
     let mut reach_at_rank: HashMap<i16, i64> = HashMap::new();
-    let mut cycles: HashMap<String, (i64, Decimal)> = HashMap::new();
-    for (kind, key, furthest, n, total, weighted) in rows {
-        if kind == "stage" {
-            let entry = per_stage
-                .entry(key)
-                .or_insert((0, Decimal::ZERO, Decimal::ZERO));
-            entry.0 += n;
-            entry.1 += total;
-            entry.2 += weighted;
-            *reach_at_rank.entry(furthest).or_insert(0) += n;
-        } else {
-            cycles.insert(key, (n, total));
+    let mut stay_micros = [0_i64; 6];
+    let mut stay_counts = [0_i64; 6];
+    for (stage, furthest, n, total, weighted, micros, counts) in rows {
+        let entry = per_stage
+            .entry(stage)
+            .or_insert((0, Decimal::ZERO, Decimal::ZERO));
+        entry.0 += n;
+        entry.1 += total;
+        entry.2 += weighted;
+        *reach_at_rank.entry(furthest).or_insert(0) += n;
+        for (index, value) in micros.into_iter().enumerate().take(6) {
+            stay_micros[index] = stay_micros[index].saturating_add(value);
+        }
+        for (index, value) in counts.into_iter().enumerate().take(6) {
+            stay_counts[index] += value;
         }
     }
     let reached = |rank: i16| -> i64 {
@@ -224,15 +234,20 @@ pub(crate) async fn get_funnel(
 
     let mut cards_by_stage: HashMap<String, Vec<CustomerCard>> = HashMap::new();
     if cards > 0 {
-        let mut builder = scope(&visibility, owner, from, to);
-        builder.push(
-            "SELECT id, name, company, deal_value, probability, owner_id, last_activity_at,
-                    tags[1:2] AS tags, stage
-               FROM (SELECT *, row_number() OVER (PARTITION BY stage ORDER BY deal_value DESC, id) AS rn
-                       FROM scope) ranked
-              WHERE rn <= ",
+        // Per stage, the top cards straight from the (tenant, stage, deal_value) index.
+        let mut builder = QueryBuilder::<Postgres>::new(
+            "SELECT card.* FROM unnest(ARRAY['lead', 'qualified', 'proposal', 'negotiation',
+                                             'closed_won', 'closed_lost']) AS wanted(stage)
+             CROSS JOIN LATERAL (
+                SELECT id, name, company, deal_value, probability, owner_id, last_activity_at,
+                       tags[1:2] AS tags, stage
+                  FROM rm_customers",
         );
-        builder.push_bind(cards).push(" ORDER BY stage, rn");
+        push_filters(&mut builder, &visibility, owner, from, to);
+        builder
+            .push(" AND stage = wanted.stage ORDER BY deal_value DESC, id LIMIT ")
+            .push_bind(cards)
+            .push(") AS card");
         let rows: Vec<CustomerCard> = builder
             .build_query_as()
             .fetch_all(&api.pool)
@@ -261,13 +276,14 @@ pub(crate) async fn get_funnel(
             Some(current) if current < 4 => ratio(reached(current + 1), reached(current)),
             _ => None,
         };
-        let avg_cycle_days = cycles.get(stage.as_str()).and_then(|(n, seconds)| {
-            (*n > 0).then(|| {
-                (seconds / Decimal::from(*n) / Decimal::from(86_400))
-                    .round_dp(2)
-                    .to_f64()
-                    .unwrap_or(0.0)
-            })
+        let index = stay_index(stage);
+        let avg_cycle_days = (stay_counts[index] > 0).then(|| {
+            (Decimal::from(stay_micros[index])
+                / Decimal::from(stay_counts[index])
+                / Decimal::from(86_400_000_000_i64))
+            .round_dp(2)
+            .to_f64()
+            .unwrap_or(0.0)
         });
         totals.count += count;
         totals.total_value += total;
