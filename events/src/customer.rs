@@ -15,7 +15,7 @@ use crate::values::{
 /// The version every v1 event type carries in `event_version`.
 pub const V1: &str = "1";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum CustomerEvent {
     CustomerRegistered(CustomerRegistered),
     CustomerProfileUpdated(CustomerProfileUpdated),
@@ -29,11 +29,14 @@ pub enum CustomerEvent {
     CustomerForgotten(CustomerForgotten),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerRegistered {
     pub tenant_id: Uuid,
+    #[schema(value_type = crate::schema::PersonalField)]
     pub name: Personal<CustomerName>,
+    #[schema(value_type = Option<crate::schema::PersonalField>)]
     pub phone: Option<Personal<Phone>>,
+    #[schema(value_type = Option<crate::schema::PersonalField>)]
     pub email: Option<Personal<Email>>,
     pub company: Option<ShortText>,
     pub industry: Option<ShortText>,
@@ -48,21 +51,24 @@ pub struct CustomerRegistered {
 }
 
 /// Only the fields that changed. For optional fields, `Some(None)` clears the value.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerProfileUpdated {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::PersonalField>)]
     pub name: Option<Personal<CustomerName>>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "crate::double_option"
     )]
+    #[schema(value_type = Option<crate::schema::PersonalField>)]
     pub phone: Option<Option<Personal<Phone>>>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "crate::double_option"
     )]
+    #[schema(value_type = Option<crate::schema::PersonalField>)]
     pub email: Option<Option<Personal<Email>>>,
     #[serde(
         default,
@@ -98,13 +104,13 @@ impl CustomerProfileUpdated {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerAssigned {
     pub owner_id: UserId,
     pub previous_owner_id: UserId,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerStageMoved {
     pub from: Stage,
     pub to: Stage,
@@ -113,18 +119,19 @@ pub struct CustomerStageMoved {
     pub reason: Option<ShortText>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActivityLogged {
     pub activity_id: Uuid,
     #[serde(rename = "type")]
     pub activity_type: ActivityType,
     pub subject: Option<ShortText>,
+    #[schema(value_type = Option<crate::schema::PersonalField>)]
     pub notes: Option<Personal<ShortText>>,
     pub occurred_at: DateTime<Utc>,
     pub value: Option<Money>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PurchaseRecorded {
     pub purchase_id: Uuid,
     pub amount: Money,
@@ -133,24 +140,24 @@ pub struct PurchaseRecorded {
     pub order_ref: Option<OrderRef>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerTagged {
     pub tag: Tag,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerUntagged {
     pub tag: Tag,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerArchived {
     pub reason: Option<ShortText>,
 }
 
 /// The customer's personal data was erased on request (PIPL, GDPR): its data
 /// key is destroyed, so every sealed field of its stream reads as erased.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerForgotten {
     pub reason: ShortText,
 }

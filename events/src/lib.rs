@@ -5,6 +5,7 @@
 pub mod customer;
 pub mod envelope;
 pub mod personal;
+pub mod schema;
 pub mod values;
 
 pub use customer::CustomerEvent;

@@ -17,7 +17,8 @@ use uuid::Uuid;
 
 /// What read models and audit views show for personal data whose key is gone.
 pub const ERASED: &str = "[已删除]";
-const SEALED_PREFIX: &str = "sealed:v1:";
+/// What every sealed value starts with.
+pub const SEALED_PREFIX: &str = "sealed:v1:";
 const NONCE_BYTES: usize = 12;
 
 /// Ciphertext of one personal field: `sealed:v1:` + base64(nonce ‖ ciphertext ‖ tag).
