@@ -60,6 +60,31 @@ pub struct AppState {
     pub keys: JwtKeys,
     pub data_keys: KeyStore,
     pub metrics: Arc<Metrics>,
+    /// The relay running in this process, if any (`/readyz`, `/metrics`).
+    pub relay: Option<RelayMonitor>,
+}
+
+/// What `/readyz` and `/metrics` read of a running relay.
+#[derive(Clone)]
+pub struct RelayMonitor {
+    pub topic: String,
+    pub health: relay::RelayHealth,
+}
+
+/// The state of the operations routes.
+#[derive(Clone)]
+pub struct Operations {
+    pub pool: PgPool,
+    pub metrics: Arc<Metrics>,
+    pub relay: Option<RelayMonitor>,
+}
+
+impl Operations {
+    /// The relay's checkpoint and lag, when one runs here.
+    pub async fn relay_status(&self) -> Option<Result<relay::RelayStatus, sqlx::Error>> {
+        let monitor = self.relay.as_ref()?;
+        Some(relay::status(&self.pool, &monitor.topic, Some(&monitor.health)).await)
+    }
 }
 
 impl AppState {
@@ -69,6 +94,7 @@ impl AppState {
             keys,
             data_keys,
             metrics: Arc::new(Metrics::default()),
+            relay: None,
         }
     }
 }
@@ -90,12 +116,11 @@ pub fn router(state: AppState) -> Router {
             keys: state.keys.clone(),
             data_keys: state.data_keys.clone(),
         }))
-        .merge(health_router().with_state(state.pool.clone()))
-        .merge(
-            OpenApiRouter::new()
-                .routes(routes!(crate::metrics::render))
-                .with_state((state.metrics.clone(), state.pool)),
-        )
+        .merge(operations_router().with_state(Operations {
+            pool: state.pool,
+            metrics: state.metrics.clone(),
+            relay: state.relay,
+        }))
         .split_for_parts();
     let openapi = Arc::new(openapi);
     let request_id = HeaderName::from_static(command::http::REQUEST_ID);
@@ -132,40 +157,80 @@ pub fn router(state: AppState) -> Router {
     .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
-fn health_router() -> OpenApiRouter<PgPool> {
+fn operations_router() -> OpenApiRouter<Operations> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
+        .routes(routes!(crate::metrics::render))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct Health {
     status: &'static str,
+    /// The Kafka relay of this process, when KAFKA_BROKERS is set. A broker
+    /// being down does not make the service unready (commands keep working,
+    /// the relay catches up); it shows here as lag and `last_error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relay: Option<RelayReadiness>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct RelayReadiness {
+    topic: String,
+    /// Global position of the last event confirmed by the broker.
+    position: i64,
+    /// Committed events not yet on the topic.
+    lag_events: i64,
+    /// Age of the oldest event not yet on the topic, in seconds.
+    lag_seconds: f64,
+    last_error: Option<String>,
 }
 
 /// Liveness: 200 while the process is up.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "The process is up", body = Health)))]
 async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok" })
+    Json(Health {
+        status: "ok",
+        relay: None,
+    })
 }
 
-/// Readiness: 200 only when the database is reachable and migrated.
+/// Readiness: 200 only when the database is reachable and migrated; reports
+/// the relay's lag.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Health),
         (status = 503, description = "Database unreachable or not migrated", body = Health),
     ))]
-async fn readyz(State(pool): State<PgPool>) -> Response {
-    if crate::db::is_ready(&pool).await {
-        Json(Health { status: "ready" }).into_response()
-    } else {
-        (
+async fn readyz(State(operations): State<Operations>) -> Response {
+    if !crate::db::is_ready(&operations.pool).await {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(Health {
                 status: "database unreachable or not migrated",
+                relay: None,
             }),
         )
-            .into_response()
+            .into_response();
     }
+    let relay = match operations.relay_status().await {
+        Some(Ok(status)) => Some(RelayReadiness {
+            topic: status.topic,
+            position: status.checkpoint.position,
+            lag_events: status.lag_events,
+            lag_seconds: status.lag_seconds,
+            last_error: status.last_error,
+        }),
+        Some(Err(error)) => {
+            tracing::warn!(%error, "relay status unavailable for /readyz");
+            None
+        }
+        None => None,
+    };
+    Json(Health {
+        status: "ready",
+        relay,
+    })
+    .into_response()
 }

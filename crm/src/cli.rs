@@ -15,8 +15,8 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::config::{
-    AuditCommand, Cli, Command, DatabaseArgs, MigrateArgs, ProjectorCommand, Secret, SeedArgs,
-    ServeArgs, StreamArgs, TokenArgs,
+    AuditCommand, Cli, Command, DatabaseArgs, MigrateArgs, ProjectorCommand, ProjectorRunArgs,
+    ProjectorSource, RelayArgs, Secret, SeedArgs, ServeArgs, StreamArgs, TokenArgs,
 };
 use crate::embedded::EmbeddedPostgres;
 use crate::{db, demo};
@@ -34,7 +34,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Seed(args) => seed(args).await,
         Command::Audit { action } => audit(action).await,
         Command::Stream(args) => stream(args).await,
+        Command::Relay(args) => relay_command(args).await,
     }
+}
+
+async fn relay_command(args: RelayArgs) -> anyhow::Result<()> {
+    let config = args
+        .kafka
+        .relay()
+        .context("KAFKA_BROKERS (or --kafka-brokers) is required for `crm relay`")?;
+    if args.until_caught_up {
+        return with_pool(&args.database, |pool, _data_keys| async move {
+            let started = std::time::Instant::now();
+            let relayed = relay::catch_up(pool, config, |_| {}).await?;
+            report_rate("relayed", relayed as u64, started, None);
+            Ok(())
+        })
+        .await;
+    }
+    with_pool(&args.database, |pool, _data_keys| async move {
+        let (stop, stopped) = watch::channel(false);
+        let relay = tokio::spawn(relay::run(
+            pool,
+            config,
+            relay::RelayHealth::default(),
+            stopped,
+        ));
+        shutdown_signal().await;
+        let _ = stop.send(true);
+        relay.await.context("the relay task failed")?;
+        Ok(())
+    })
+    .await
 }
 
 async fn stream(args: StreamArgs) -> anyhow::Result<()> {
@@ -159,15 +190,75 @@ where
 
 async fn projector_command(action: ProjectorCommand) -> anyhow::Result<()> {
     match action {
-        ProjectorCommand::Run(database) => {
+        ProjectorCommand::Run(ProjectorRunArgs {
+            database,
+            source,
+            kafka,
+            kafka_group,
+            until_caught_up,
+        }) => {
+            let kafka_source = match source {
+                ProjectorSource::Postgres => None,
+                ProjectorSource::Kafka => Some(projector::kafka::KafkaSource {
+                    group: kafka_group,
+                    ..projector::kafka::KafkaSource::new(
+                        kafka.kafka_brokers.context(
+                            "KAFKA_BROKERS (or --kafka-brokers) is required with --source kafka",
+                        )?,
+                        kafka.kafka_topic,
+                    )
+                }),
+            };
+            if until_caught_up {
+                return with_pool(&database, |pool, data_keys| async move {
+                    let started = std::time::Instant::now();
+                    let applied = match kafka_source {
+                        None => {
+                            let mut applied = 0;
+                            for projection in Projection::ALL {
+                                applied +=
+                                    projector::runner::catch_up(&pool, &data_keys, projection)
+                                        .await? as u64;
+                            }
+                            applied
+                        }
+                        Some(kafka_source) => {
+                            // Done once the topic has been quiet for a second,
+                            // which the rate leaves out.
+                            let (applied, last) = projector::kafka::catch_up(
+                                &pool,
+                                &data_keys,
+                                &kafka_source,
+                                &Projection::ALL,
+                                std::time::Duration::from_secs(1),
+                            )
+                            .await?;
+                            report_rate("applied", applied, started, last);
+                            return Ok(());
+                        }
+                    };
+                    report_rate("applied", applied, started, None);
+                    Ok(())
+                })
+                .await;
+            }
             with_pool(&database, |pool, data_keys| async move {
                 let (stop, stopped) = watch::channel(false);
-                let runner = tokio::spawn(projector::runner::run(
-                    pool,
-                    data_keys,
-                    Projection::ALL.to_vec(),
-                    stopped,
-                ));
+                let runner = match kafka_source {
+                    None => tokio::spawn(projector::runner::run(
+                        pool,
+                        data_keys,
+                        Projection::ALL.to_vec(),
+                        stopped,
+                    )),
+                    Some(kafka_source) => tokio::spawn(projector::kafka::run(
+                        pool,
+                        data_keys,
+                        kafka_source,
+                        Projection::ALL.to_vec(),
+                        stopped,
+                    )),
+                };
                 shutdown_signal().await;
                 let _ = stop.send(true);
                 runner.await.context("the projector task failed")?;
@@ -234,6 +325,23 @@ async fn projector_command(action: ProjectorCommand) -> anyhow::Result<()> {
             .await
         }
     }
+}
+
+/// Prints a count and its rate from `started` to `finished` (default: now).
+fn report_rate(
+    what: &str,
+    events: u64,
+    started: std::time::Instant,
+    finished: Option<std::time::Instant>,
+) {
+    let seconds = finished
+        .unwrap_or_else(std::time::Instant::now)
+        .saturating_duration_since(started)
+        .as_secs_f64();
+    println!(
+        "{what} {events} events in {seconds:.2} s ({:.0} events/s)",
+        events as f64 / seconds.max(1e-9)
+    );
 }
 
 async fn seed(args: SeedArgs) -> anyhow::Result<()> {
@@ -324,7 +432,22 @@ async fn serve_with(args: &ServeArgs, database_url: &str, keys: JwtKeys) -> anyh
             stopped,
         ))
     });
-    let router = app::router(AppState::new(pool.clone(), keys, data_keys));
+    let relay_config = args.kafka.relay();
+    let relay_health = relay::RelayHealth::default();
+    let relay = relay_config.clone().map(|config| {
+        tokio::spawn(relay::run(
+            pool.clone(),
+            config,
+            relay_health.clone(),
+            stop.subscribe(),
+        ))
+    });
+    let mut state = AppState::new(pool.clone(), keys, data_keys);
+    state.relay = relay_config.map(|config| app::RelayMonitor {
+        topic: config.topic,
+        health: relay_health,
+    });
+    let router = app::router(state);
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -333,6 +456,11 @@ async fn serve_with(args: &ServeArgs, database_url: &str, keys: JwtKeys) -> anyh
     if let Some(projector) = projector {
         if let Err(error) = projector.await {
             tracing::error!(%error, "the projector task failed");
+        }
+    }
+    if let Some(relay) = relay {
+        if let Err(error) = relay.await {
+            tracing::error!(%error, "the relay task failed");
         }
     }
     served?;

@@ -45,6 +45,83 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditCommand,
     },
+    /// Relay the event store to the Kafka topic until Ctrl-C/SIGTERM
+    /// (what `serve` does when KAFKA_BROKERS is set).
+    Relay(RelayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Relay what is committed now, print how many events and how fast, exit.
+    #[arg(long)]
+    pub until_caught_up: bool,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+}
+
+/// Where the Kafka topic is. Without brokers the stream is served over HTTP
+/// only; the relay catches up whenever it runs (nothing is lost).
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers, `host:port[,host:port…]`.
+    #[arg(long, env = "KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+
+    /// The topic events are relayed to (and Kafka-fed projectors read).
+    #[arg(long, env = "CRM_KAFKA_TOPIC", default_value = relay::DEFAULT_TOPIC)]
+    pub kafka_topic: String,
+
+    /// Partitions of the topic when the relay creates it.
+    #[arg(long, env = "CRM_KAFKA_PARTITIONS", default_value_t = relay::DEFAULT_PARTITIONS,
+          value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    pub kafka_partitions: i32,
+
+    /// Replication factor of the topic when the relay creates it.
+    #[arg(long, env = "CRM_KAFKA_REPLICATION", default_value_t = 1,
+          value_parser = clap::value_parser!(i32).range(1..=100))]
+    pub kafka_replication: i32,
+}
+
+impl KafkaArgs {
+    /// The relay's settings, when brokers are configured.
+    pub fn relay(&self) -> Option<relay::RelayConfig> {
+        self.kafka_brokers
+            .as_ref()
+            .map(|brokers| relay::RelayConfig {
+                topic: self.kafka_topic.clone(),
+                partitions: self.kafka_partitions,
+                replication: self.kafka_replication,
+                ..relay::RelayConfig::new(brokers.clone())
+            })
+    }
+}
+
+/// Where projections read events from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProjectorSource {
+    /// The event store itself, in commit order.
+    Postgres,
+    /// The Kafka topic, as a member of a consumer group (scale out).
+    Kafka,
+}
+
+#[derive(Debug, Args)]
+pub struct ProjectorRunArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Read events from the event store or from the Kafka topic.
+    #[arg(long, env = "CRM_PROJECTOR_SOURCE", value_enum, default_value_t = ProjectorSource::Postgres)]
+    pub source: ProjectorSource,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Consumer group of Kafka-fed projectors (members share the partitions).
+    #[arg(long, env = "CRM_KAFKA_GROUP", default_value = projector::kafka::DEFAULT_GROUP)]
+    pub kafka_group: String,
+    /// Apply what is there now, print how many events and how fast, exit.
+    #[arg(long)]
+    pub until_caught_up: bool,
 }
 
 #[derive(Debug, Args)]
@@ -84,7 +161,7 @@ pub enum AuditCommand {
 #[derive(Debug, Subcommand)]
 pub enum ProjectorCommand {
     /// Keep every projection up to date until Ctrl-C/SIGTERM.
-    Run(DatabaseArgs),
+    Run(ProjectorRunArgs),
     /// Print each projection's checkpoint and lag.
     Status(DatabaseArgs),
     /// Rebuild a projection (or `all`) from the first event while the service keeps answering.
@@ -161,6 +238,10 @@ pub struct ServeArgs {
     /// Create a demo tenant with realistic customers and print a manager token.
     #[arg(long)]
     pub demo: bool,
+
+    /// The relay runs inside the service when KAFKA_BROKERS is set.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::app::Operations;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -16,7 +17,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use sqlx::PgPool;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -43,6 +43,15 @@ pub struct Metrics {
     checkpoint: Family<ProjectionLabels, Gauge>,
     lag_events: Family<ProjectionLabels, Gauge>,
     lag_seconds: Family<ProjectionLabels, Gauge<f64, AtomicU64>>,
+    relay_checkpoint: Family<TopicLabels, Gauge>,
+    relay_lag_events: Family<TopicLabels, Gauge>,
+    relay_lag_seconds: Family<TopicLabels, Gauge<f64, AtomicU64>>,
+    relay_failing: Family<TopicLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TopicLabels {
+    topic: String,
 }
 
 impl Default for Metrics {
@@ -82,8 +91,36 @@ impl Default for Metrics {
             "Age of the oldest event not yet applied",
             lag_seconds.clone(),
         );
+        let relay_checkpoint = Family::<TopicLabels, Gauge>::default();
+        let relay_lag_events = Family::<TopicLabels, Gauge>::default();
+        let relay_lag_seconds = Family::<TopicLabels, Gauge<f64, AtomicU64>>::default();
+        let relay_failing = Family::<TopicLabels, Gauge>::default();
+        registry.register(
+            "relay_checkpoint_position",
+            "Global position of the last event the broker confirmed",
+            relay_checkpoint.clone(),
+        );
+        registry.register(
+            "relay_lag_events",
+            "Committed events not yet on the Kafka topic",
+            relay_lag_events.clone(),
+        );
+        registry.register(
+            "relay_lag_seconds",
+            "Age of the oldest event not yet on the Kafka topic",
+            relay_lag_seconds.clone(),
+        );
+        registry.register(
+            "relay_failing",
+            "1 while the relay's last batch failed (broker unreachable, topic missing)",
+            relay_failing.clone(),
+        );
         Metrics {
             registry,
+            relay_checkpoint,
+            relay_lag_events,
+            relay_lag_seconds,
+            relay_failing,
             requests,
             latency,
             checkpoint,
@@ -121,11 +158,12 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
 }
 
 /// Prometheus/OpenMetrics text: request counts and latencies per route,
-/// projection checkpoints and lag.
+/// projection checkpoints and lag, the Kafka relay's checkpoint and lag.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
-pub async fn render(State((metrics, pool)): State<(Arc<Metrics>, PgPool)>) -> Response {
-    match projector::runner::status(&pool).await {
+pub async fn render(State(operations): State<Operations>) -> Response {
+    let metrics = &operations.metrics;
+    match projector::runner::status(&operations.pool).await {
         Ok(statuses) => {
             for status in statuses {
                 let labels = ProjectionLabels {
@@ -146,6 +184,31 @@ pub async fn render(State((metrics, pool)): State<(Arc<Metrics>, PgPool)>) -> Re
             }
         }
         Err(error) => tracing::warn!(%error, "projection status unavailable for /metrics"),
+    }
+    match operations.relay_status().await {
+        Some(Ok(status)) => {
+            let labels = TopicLabels {
+                topic: status.topic.clone(),
+            };
+            metrics
+                .relay_checkpoint
+                .get_or_create(&labels)
+                .set(status.checkpoint.position);
+            metrics
+                .relay_lag_events
+                .get_or_create(&labels)
+                .set(status.lag_events);
+            metrics
+                .relay_lag_seconds
+                .get_or_create(&labels)
+                .set(status.lag_seconds);
+            metrics
+                .relay_failing
+                .get_or_create(&labels)
+                .set(i64::from(status.last_error.is_some()));
+        }
+        Some(Err(error)) => tracing::warn!(%error, "relay status unavailable for /metrics"),
+        None => {}
     }
     let mut body = String::new();
     if encode(&mut body, &metrics.registry).is_err() {

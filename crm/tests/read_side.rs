@@ -93,77 +93,10 @@ async fn a_transaction_committing_late_is_not_skipped(pool: PgPool) {
     assert_eq!(tags(other).await, ["fast"]);
 }
 
-/// A history touching every event type, through the API.
-async fn varied_history(app: &TestApp) -> Vec<Uuid> {
-    let boss = app.manager();
-    let mut ids = Vec::new();
-    for (index, name) in ["赵一", "钱二", "孙三", "李四"].into_iter().enumerate() {
-        let id = app.register(&boss, name).await;
-        let base = format!("/v1/customers/{id}");
-        let steps = [
-            (
-                Method::PATCH,
-                base.clone(),
-                json!({"company": format!("公司{index}"), "phone": "13800138000"}),
-            ),
-            (
-                Method::PUT,
-                format!("{base}/stage"),
-                json!({"stage": "proposal"}),
-            ),
-            (
-                Method::POST,
-                format!("{base}/activities"),
-                json!({"type": "call", "subject": "回访"}),
-            ),
-            (
-                Method::POST,
-                format!("{base}/purchases"),
-                json!({"amount": 1200 + index, "category": "软件订阅"}),
-            ),
-            (
-                Method::POST,
-                format!("{base}/tags"),
-                json!({"tag": "重点客户"}),
-            ),
-            (
-                Method::PUT,
-                format!("{base}/owner"),
-                json!({"owner_id": "rep-7"}),
-            ),
-            (
-                Method::PUT,
-                format!("{base}/stage"),
-                json!({"stage": "closed_won"}),
-            ),
-        ];
-        for (method, uri, body) in steps {
-            app.call(method, &uri, &boss, body)
-                .await
-                .expect(StatusCode::OK);
-        }
-        if index == 3 {
-            app.call(
-                Method::DELETE,
-                &format!("{base}/tags/%E9%87%8D%E7%82%B9%E5%AE%A2%E6%88%B7"),
-                &boss,
-                Value::Null,
-            )
-            .await
-            .expect(StatusCode::OK);
-            app.call(Method::DELETE, &base, &boss, Value::Null)
-                .await
-                .expect(StatusCode::OK);
-        }
-        ids.push(id);
-    }
-    ids
-}
-
 #[sqlx::test(migrations = "../schema")]
 async fn replaying_and_rebuilding_give_identical_read_models(pool: PgPool) {
     let app = TestApp::new(pool.clone());
-    varied_history(&app).await;
+    common::varied_history(&app).await;
     project(&pool).await;
     let incremental = common::dump(&pool).await;
     assert_eq!(

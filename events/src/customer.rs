@@ -15,6 +15,20 @@ use crate::values::{
 /// The version every v1 event type carries in `event_version`.
 pub const V1: &str = "1";
 
+/// Every event type name, as stored in `event_type` and used as the payload's tag.
+pub const EVENT_TYPES: [&str; 10] = [
+    "CustomerRegistered",
+    "CustomerProfileUpdated",
+    "CustomerAssigned",
+    "CustomerStageMoved",
+    "ActivityLogged",
+    "PurchaseRecorded",
+    "CustomerTagged",
+    "CustomerUntagged",
+    "CustomerArchived",
+    "CustomerForgotten",
+];
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum CustomerEvent {
     CustomerRegistered(CustomerRegistered),

@@ -1,5 +1,11 @@
 //! The envelope analysts receive (HTTP stream and Kafka alike): CloudEvents
-//! 1.0, structured JSON mode, with the store's position and hash.
+//! 1.0, structured JSON mode, with the store's position and hash, plus two
+//! extension attributes (`actor`, `recordedtime`) that read models need.
+//!
+//! Personal fields never travel in clear. The HTTP stream withholds them (or
+//! shows them erased); the Kafka topic carries them sealed, exactly as stored,
+//! so Kafka-fed projectors holding the key store can open them, and destroying
+//! a customer's key makes every copy on the topic unreadable too.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -35,9 +41,22 @@ pub struct CloudEvent {
     pub position: i64,
     /// Hex SHA-256 of the event in its stream's hash chain.
     pub hash: String,
-    /// The event's fields; personal fields are withheld or erased.
+    /// Who caused the event (user id from the token; `system` for the service's own).
+    pub actor: String,
+    /// When the store recorded the event (what the system knew when).
+    pub recordedtime: DateTime<Utc>,
+    /// The event's fields; personal fields are sealed, withheld or erased.
     #[schema(value_type = Object)]
     pub data: Value,
+}
+
+/// How an envelope carries personal fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonalFields {
+    /// Replaced by [`WITHHELD`] while the key exists, by [`ERASED`] after.
+    Withhold { key_exists: bool },
+    /// Left sealed, as stored (the Kafka topic).
+    Sealed,
 }
 
 /// `CustomerStageMoved` → `stage_moved`.
@@ -57,6 +76,17 @@ pub fn type_slug(event_type: &str) -> String {
     slug
 }
 
+/// The stored event type and version a CloudEvents `type` names
+/// (`crm.customer.stage_moved.v1` → `("CustomerStageMoved", "1")`).
+pub fn stored_type(cloud_type: &str) -> Option<(&'static str, &str)> {
+    let rest = cloud_type.strip_prefix("crm.customer.")?;
+    let (slug, version) = rest.rsplit_once(".v")?;
+    let name = crate::customer::EVENT_TYPES
+        .into_iter()
+        .find(|name| type_slug(name) == slug)?;
+    Some((name, version))
+}
+
 /// What a stored event row provides for its envelope.
 pub struct StoredParts<'a> {
     pub event_id: Uuid,
@@ -67,11 +97,12 @@ pub struct StoredParts<'a> {
     pub event_type: &'a str,
     pub event_version: &'a str,
     pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub actor: &'a str,
     pub hash: &'a [u8],
     /// The stored payload (`{"<EventType>": {...}}`).
     pub payload: Value,
-    /// Whether the customer's data key still exists.
-    pub key_exists: bool,
+    pub personal: PersonalFields,
 }
 
 impl CloudEvent {
@@ -80,8 +111,9 @@ impl CloudEvent {
             Value::Object(mut wrapper) => wrapper.remove(parts.event_type).unwrap_or(Value::Null),
             other => other,
         };
-        let marker = if parts.key_exists { WITHHELD } else { ERASED };
-        redact(&mut data, marker);
+        if let PersonalFields::Withhold { key_exists } = parts.personal {
+            redact(&mut data, if key_exists { WITHHELD } else { ERASED });
+        }
         CloudEvent {
             specversion: "1.0".to_owned(),
             id: parts.event_id,
@@ -98,6 +130,8 @@ impl CloudEvent {
             sequence: parts.sequence,
             position: parts.position,
             hash: hex::encode(parts.hash),
+            actor: parts.actor.to_owned(),
+            recordedtime: parts.recorded_at,
             data,
         }
     }
@@ -125,11 +159,21 @@ mod tests {
     }
 
     #[test]
+    fn every_type_maps_back_to_its_stored_name() {
+        for name in crate::customer::EVENT_TYPES {
+            let cloud = format!("crm.customer.{}.v1", type_slug(name));
+            assert_eq!(stored_type(&cloud), Some((name, "1")));
+        }
+        assert_eq!(stored_type("crm.customer.unknown.v1"), None);
+        assert_eq!(stored_type("crm.order.placed.v1"), None);
+    }
+
+    #[test]
     fn personal_fields_never_leave_in_clear() {
         let key = crate::personal::DataKey::generate();
         let customer = Uuid::new_v4();
         let sealed = String::from(key.seal("张三", customer));
-        let parts = |key_exists| StoredParts {
+        let parts = |personal| StoredParts {
             event_id: Uuid::new_v4(),
             tenant_id: Uuid::new_v4(),
             aggregate_id: "c",
@@ -138,15 +182,21 @@ mod tests {
             event_type: "CustomerRegistered",
             event_version: "1",
             occurred_at: Utc::now(),
+            recorded_at: Utc::now(),
+            actor: "rep-1",
             hash: &[0xab, 0x01],
             payload: serde_json::json!({"CustomerRegistered": {"name": sealed, "company": "星辰科技"}}),
-            key_exists,
+            personal,
         };
-        let event = CloudEvent::from_stored(parts(true));
+        let event = CloudEvent::from_stored(parts(PersonalFields::Withhold { key_exists: true }));
         assert_eq!(event.event_type, "crm.customer.registered.v1");
         assert_eq!(event.data["name"], WITHHELD);
         assert_eq!(event.data["company"], "星辰科技");
         assert_eq!(event.hash, "ab01");
-        assert_eq!(CloudEvent::from_stored(parts(false)).data["name"], ERASED);
+        let erased = CloudEvent::from_stored(parts(PersonalFields::Withhold { key_exists: false }));
+        assert_eq!(erased.data["name"], ERASED);
+        let on_kafka = CloudEvent::from_stored(parts(PersonalFields::Sealed));
+        assert_eq!(on_kafka.data["name"], sealed.as_str());
+        assert_eq!(on_kafka.data["company"], "星辰科技");
     }
 }

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod customers;
+pub mod kafka;
 pub mod profile;
 pub mod runner;
 pub mod search;

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
 
@@ -50,7 +49,7 @@ impl Projection {
         }
     }
 
-    async fn apply(
+    pub(crate) async fn apply(
         self,
         conn: &mut PgConnection,
         suffix: &str,
@@ -68,7 +67,10 @@ impl Projection {
 /// Data keys of a batch's customers (`None`: erased).
 type BatchKeys = HashMap<uuid::Uuid, Option<DataKey>>;
 
-async fn keys_for(keys: &KeyStore, batch: &[StoredEvent]) -> Result<BatchKeys, ProjectorError> {
+pub(crate) async fn keys_for(
+    keys: &KeyStore,
+    batch: &[StoredEvent],
+) -> Result<BatchKeys, ProjectorError> {
     let mut ids: Vec<uuid::Uuid> = batch.iter().map(|stored| stored.customer_id).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -83,6 +85,8 @@ pub enum ProjectorError {
     Database(#[from] sqlx::Error),
     #[error("data keys: {0}")]
     Keys(#[from] KeyError),
+    #[error("kafka: {0}")]
+    Kafka(String),
 }
 
 /// Live batches are small for low lag; rebuild batches large for throughput.
@@ -178,19 +182,7 @@ pub async fn run(
     projections: Vec<Projection>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut listener = match PgListener::connect_with(&pool).await {
-        Ok(mut listener) => match listener.listen("crm_events").await {
-            Ok(()) => Some(listener),
-            Err(error) => {
-                tracing::warn!(%error, "LISTEN failed; projectors will poll");
-                None
-            }
-        },
-        Err(error) => {
-            tracing::warn!(%error, "no LISTEN connection; projectors will poll");
-            None
-        }
-    };
+    let mut wakeup = source::Wakeup::connect(&pool).await;
     tracing::info!(projections = ?projections.iter().map(|p| p.name()).collect::<Vec<_>>(), "projector running");
     while !*shutdown.borrow() {
         let mut failed = false;
@@ -201,20 +193,7 @@ pub async fn run(
             }
         }
         let pause = if failed { BACKOFF } else { POLL_INTERVAL };
-        tokio::select! {
-            _ = shutdown.changed() => {}
-            () = tokio::time::sleep(pause) => {}
-            notification = async {
-                match listener.as_mut() {
-                    Some(listener) => listener.recv().await.map(|_| ()),
-                    None => std::future::pending().await,
-                }
-            } => {
-                if let Err(error) = notification {
-                    tracing::warn!(%error, "notification channel failed; polling until it reconnects");
-                }
-            }
-        }
+        wakeup.wait(pause, &mut shutdown).await;
     }
     tracing::info!("projector stopped");
 }
@@ -241,24 +220,14 @@ pub async fn status(pool: &PgPool) -> Result<Vec<Status>, sqlx::Error> {
         .bind(projection.name())
         .fetch_one(pool)
         .await?;
-        let (lag_events, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
-            "SELECT count(*), min(recorded_at) FROM events
-              WHERE (tx, global_position) > ($1::text::xid8, $2)
-                AND tx < pg_snapshot_xmin(pg_current_snapshot())",
-        )
-        .bind(&tx)
-        .bind(position)
-        .fetch_one(pool)
-        .await?;
-        let lag_seconds = oldest
-            .map(|oldest| (Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0)
-            .unwrap_or(0.0);
+        let checkpoint = Checkpoint {
+            tx: tx.parse().unwrap_or(0),
+            position,
+        };
+        let (lag_events, lag_seconds) = source::lag(pool, checkpoint).await?;
         statuses.push(Status {
             name: projection.name(),
-            checkpoint: Checkpoint {
-                tx: tx.parse().unwrap_or(0),
-                position,
-            },
+            checkpoint,
             events_applied: events,
             updated_at,
             lag_events,

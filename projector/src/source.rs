@@ -7,9 +7,12 @@
 //! transaction still running (`tx < pg_snapshot_xmin(pg_current_snapshot())`),
 //! in `(tx, global_position)` order, and remember that pair.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use events::CustomerEvent;
@@ -80,6 +83,71 @@ pub async fn read_batch(
     .fetch_all(conn)
     .await?;
     rows.into_iter().map(decode).collect()
+}
+
+/// Committed events after `after` (readers' lag): how many, and the age in
+/// seconds of the oldest.
+pub async fn lag(pool: &PgPool, after: Checkpoint) -> Result<(i64, f64), sqlx::Error> {
+    let (events, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+        "SELECT count(*), min(recorded_at) FROM events
+          WHERE (tx, global_position) > ($1::text::xid8, $2)
+            AND tx < pg_snapshot_xmin(pg_current_snapshot())",
+    )
+    .bind(after.tx.to_string())
+    .bind(after.position)
+    .fetch_one(pool)
+    .await?;
+    let seconds = oldest
+        .map(|oldest| (Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    Ok((events, seconds))
+}
+
+/// Wakes a reader when events are appended (LISTEN on the store's NOTIFY
+/// channel), with a polling fallback when the channel is unavailable.
+pub struct Wakeup {
+    listener: Option<PgListener>,
+}
+
+impl Wakeup {
+    pub async fn connect(pool: &PgPool) -> Self {
+        let listener = match PgListener::connect_with(pool).await {
+            Ok(mut listener) => match listener.listen("crm_events").await {
+                Ok(()) => Some(listener),
+                Err(error) => {
+                    tracing::warn!(%error, "LISTEN failed; polling instead");
+                    None
+                }
+            },
+            Err(error) => {
+                tracing::warn!(%error, "no LISTEN connection; polling instead");
+                None
+            }
+        };
+        Wakeup { listener }
+    }
+
+    /// Returns after `pause`, on a notification, or when `shutdown` changes.
+    pub async fn wait(
+        &mut self,
+        pause: Duration,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) {
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            () = tokio::time::sleep(pause) => {}
+            notification = async {
+                match self.listener.as_mut() {
+                    Some(listener) => listener.recv().await.map(|_| ()),
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Err(error) = notification {
+                    tracing::warn!(%error, "notification channel failed; polling until it reconnects");
+                }
+            }
+        }
+    }
 }
 
 /// The current snapshot's xmin: every transaction below it has finished.

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use command::keys::KeyStore;
-use events::envelope::{CloudEvent, StoredParts};
+use events::envelope::{CloudEvent, PersonalFields, StoredParts};
 use web::extract::Query;
 use web::{ApiError, Caller, Problem, Role};
 
@@ -43,6 +43,8 @@ type Row = (
     String,
     String,
     DateTime<Utc>,
+    DateTime<Utc>,
+    String,
     Vec<u8>,
     String,
 );
@@ -72,7 +74,7 @@ pub async fn read(
     };
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT event_id, tenant_id, aggregate_id, sequence, global_position, event_type, event_version,
-                occurred_at, hash, payload::text
+                occurred_at, recorded_at, COALESCE(metadata ->> 'actor', ''), hash, payload::text
            FROM events
           WHERE tenant_id = $1
             AND tx < pg_snapshot_xmin(pg_current_snapshot())
@@ -103,6 +105,8 @@ pub async fn read(
                 event_type,
                 version,
                 occurred_at,
+                recorded_at,
+                actor,
                 hash,
                 payload,
             )| {
@@ -116,9 +120,11 @@ pub async fn read(
                     event_type: &event_type,
                     event_version: &version,
                     occurred_at,
+                    recorded_at,
+                    actor: &actor,
                     hash: &hash,
                     payload: serde_json::from_str(&payload).unwrap_or_default(),
-                    key_exists,
+                    personal: PersonalFields::Withhold { key_exists },
                 })
             },
         )

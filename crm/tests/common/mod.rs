@@ -2,6 +2,8 @@
 //! `#[sqlx::test]` creates for each test.
 #![allow(dead_code)]
 
+pub mod broker;
+
 use std::time::Duration;
 
 use axum::body::Body;
@@ -88,6 +90,15 @@ impl TestApp {
             pool,
             tenant: Uuid::new_v4(),
         }
+    }
+
+    /// An app whose `/readyz` and `/metrics` report `relay`.
+    pub fn with_relay(pool: PgPool, relay: crm::app::RelayMonitor) -> Self {
+        let mut app = Self::new(pool.clone());
+        let mut state = AppState::new(pool, app.keys.clone(), app.data_keys.clone());
+        state.relay = Some(relay);
+        app.router = router(state);
+        app
     }
 
     pub fn token(&self, role: Role, user: &str) -> String {
@@ -182,6 +193,73 @@ impl TestApp {
             .await
             .expect("count")
     }
+}
+
+/// A history touching every event type, through the API.
+pub async fn varied_history(app: &TestApp) -> Vec<Uuid> {
+    let boss = app.manager();
+    let mut ids = Vec::new();
+    for (index, name) in ["赵一", "钱二", "孙三", "李四"].into_iter().enumerate() {
+        let id = app.register(&boss, name).await;
+        let base = format!("/v1/customers/{id}");
+        let steps = [
+            (
+                Method::PATCH,
+                base.clone(),
+                json!({"company": format!("公司{index}"), "phone": "13800138000"}),
+            ),
+            (
+                Method::PUT,
+                format!("{base}/stage"),
+                json!({"stage": "proposal"}),
+            ),
+            (
+                Method::POST,
+                format!("{base}/activities"),
+                json!({"type": "call", "subject": "回访"}),
+            ),
+            (
+                Method::POST,
+                format!("{base}/purchases"),
+                json!({"amount": 1200 + index, "category": "软件订阅"}),
+            ),
+            (
+                Method::POST,
+                format!("{base}/tags"),
+                json!({"tag": "重点客户"}),
+            ),
+            (
+                Method::PUT,
+                format!("{base}/owner"),
+                json!({"owner_id": "rep-7"}),
+            ),
+            (
+                Method::PUT,
+                format!("{base}/stage"),
+                json!({"stage": "closed_won"}),
+            ),
+        ];
+        for (method, uri, body) in steps {
+            app.call(method, &uri, &boss, body)
+                .await
+                .expect(StatusCode::OK);
+        }
+        if index == 3 {
+            app.call(
+                Method::DELETE,
+                &format!("{base}/tags/%E9%87%8D%E7%82%B9%E5%AE%A2%E6%88%B7"),
+                &boss,
+                Value::Null,
+            )
+            .await
+            .expect(StatusCode::OK);
+            app.call(Method::DELETE, &base, &boss, Value::Null)
+                .await
+                .expect(StatusCode::OK);
+        }
+        ids.push(id);
+    }
+    ids
 }
 
 /// Every read-model table as JSON, in a stable order (for equality checks).

@@ -23,8 +23,16 @@
 //! one poll round trip above the true value. It does not use
 //! `?min_position=` (which waits inside the service).
 //!
+//! With `--kafka-brokers` it also times each event's arrival on the Kafka
+//! topic (command answered → first copy consumed; 0 when it arrived before
+//! the answer), and with `--kafka-group` the moment a Kafka-fed projector's
+//! stored offsets (`kafka_offsets`) first cover it, polled like the
+//! checkpoints (the PostgreSQL-fed figures are then not waited for).
+//!
 //! Only commands answered inside the measured window (after `--warmup`, for
 //! `--duration`) are reported. It prints a human report and one JSON line.
+
+mod kafka;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -94,6 +102,15 @@ struct Cli {
     /// Also write the JSON result line to this file.
     #[arg(long)]
     json_out: Option<PathBuf>,
+    /// Also time each event's arrival on the Kafka topic at these brokers.
+    #[arg(long)]
+    kafka_brokers: Option<String>,
+    #[arg(long, default_value = "crm.events.v1")]
+    kafka_topic: String,
+    /// Time visibility through this Kafka-fed projectors' consumer group
+    /// (needs --kafka-brokers) instead of waiting for PostgreSQL-fed checkpoints.
+    #[arg(long, requires = "kafka_brokers")]
+    kafka_group: Option<String>,
 }
 
 /// Funnel stages by index, as the service spells them.
@@ -243,6 +260,32 @@ async fn main() -> anyhow::Result<()> {
         latest_tx,
     ));
 
+    // ------------------------------------------------------------ Kafka
+    let stop_consuming = Arc::new(AtomicBool::new(false));
+    let topic_watch = match &cli.kafka_brokers {
+        Some(brokers) => Some(kafka::watch_topic(
+            brokers,
+            &cli.kafka_topic,
+            Arc::clone(&stop_consuming),
+        )?),
+        None => None,
+    };
+    let (latest_offsets_tx, latest_offsets) =
+        watch::channel::<Option<kafka::OffsetObservation>>(None);
+    let offsets_poller = match &cli.kafka_group {
+        Some(group) => Some(tokio::spawn(kafka::poll_offsets(
+            PgConnection::connect_with(&options)
+                .await
+                .context("connecting the offsets poller")?,
+            group.clone(),
+            cli.kafka_topic.clone(),
+            cli.poll,
+            stop_polling.subscribe(),
+            latest_offsets_tx,
+        ))),
+        None => None,
+    };
+
     // ------------------------------------------------------------ commands
     let start = Instant::now();
     let measure_from = start + cli.warmup;
@@ -346,10 +389,29 @@ async fn main() -> anyhow::Result<()> {
     if let Some(furthest) = furthest {
         let mut latest = latest;
         loop {
-            let caught_up = latest
-                .borrow()
-                .is_some_and(|seen| seen.customers >= furthest && seen.timeline >= furthest);
-            if caught_up {
+            let checkpoints = cli.kafka_group.is_some()
+                || latest
+                    .borrow()
+                    .is_some_and(|seen| seen.customers >= furthest && seen.timeline >= furthest);
+            let arrived = topic_watch.as_ref().is_none_or(|(arrivals, _)| {
+                arrivals
+                    .lock()
+                    .is_ok_and(|arrivals| positions.iter().all(|p| arrivals.contains_key(p)))
+            });
+            let applied = cli.kafka_group.is_none()
+                || topic_watch.as_ref().is_some_and(|(arrivals, _)| {
+                    let observation = latest_offsets.borrow();
+                    arrivals.lock().is_ok_and(|arrivals| {
+                        observation.as_ref().is_some_and(|observation| {
+                            positions.iter().all(|p| {
+                                arrivals
+                                    .get(p)
+                                    .is_some_and(|arrival| observation.covers(arrival))
+                            })
+                        })
+                    })
+                });
+            if checkpoints && arrived && applied {
                 settled = true;
                 break;
             }
@@ -364,6 +426,29 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("the checkpoint poller panicked")?
         .context("polling the checkpoints")?;
+    let offset_observations = match offsets_poller {
+        Some(poller) => Some(
+            poller
+                .await
+                .context("the offsets poller panicked")?
+                .context("polling kafka_offsets")?,
+        ),
+        None => None,
+    };
+    stop_consuming.store(true, Ordering::Release);
+    let arrivals = match topic_watch {
+        Some((arrivals, thread)) => {
+            thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("the Kafka consumer thread panicked"))??;
+            let arrivals = arrivals
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the arrivals lock is poisoned"))?
+                .clone();
+            Some(arrivals)
+        }
+        None => None,
+    };
 
     let report = Report::new(
         &cli,
@@ -380,6 +465,8 @@ async fn main() -> anyhow::Result<()> {
                 .as_secs_f64(),
             process,
             customers: slots.len(),
+            arrivals: arrivals.as_ref(),
+            offsets: offset_observations.as_deref(),
         },
     );
     report.print_human();
@@ -583,6 +670,10 @@ struct Report {
     lag_timeline: LagSummary,
     /// Lag until both include it.
     lag_both: LagSummary,
+    /// From the answer to the event's arrival on the Kafka topic.
+    lag_kafka: Option<LagSummary>,
+    /// From the answer to a Kafka-fed projector having applied it.
+    lag_kafka_projector: Option<LagSummary>,
     polls: usize,
     /// Mean time between polls, ms.
     poll_mean_interval_ms: f64,
@@ -606,6 +697,8 @@ struct ReportInput<'a> {
     settle_s: f64,
     process: Option<ProcSummary>,
     customers: usize,
+    arrivals: Option<&'a HashMap<i64, kafka::Arrival>>,
+    offsets: Option<&'a [kafka::OffsetObservation]>,
 }
 
 impl Report {
@@ -690,6 +783,35 @@ impl Report {
         let lag_customers = lag(&|o| o.customers, false);
         let lag_timeline = lag(&|o| o.timeline, false);
         let lag_both = lag(&|o| o.customers, true);
+        let through_kafka = |applied: Option<&[kafka::OffsetObservation]>| {
+            let arrivals = input.arrivals?;
+            let mut lags = Vec::new();
+            let mut not_visible = 0;
+            for command in &measured {
+                let Some(position) = command.position else {
+                    continue;
+                };
+                let seen = arrivals.get(&position).and_then(|arrival| match applied {
+                    None => Some(arrival.at.max(command.answered)),
+                    Some(observations) => {
+                        kafka::applied_at(observations, command.answered, arrival)
+                    }
+                });
+                match seen {
+                    Some(at) => lags.push(micros(at.duration_since(command.answered))),
+                    None => not_visible += 1,
+                }
+            }
+            Some(LagSummary {
+                visible: lags.len(),
+                not_visible,
+                lag: Latency::of(&mut lags),
+            })
+        };
+        let lag_kafka = through_kafka(None);
+        let lag_kafka_projector = input
+            .offsets
+            .and_then(|offsets| through_kafka(Some(offsets)));
 
         let polls = input.observations.len();
         let poll_mean_interval_ms = match (input.observations.first(), input.observations.last()) {
@@ -731,6 +853,8 @@ impl Report {
             lag_customers,
             lag_timeline,
             lag_both,
+            lag_kafka,
+            lag_kafka_projector,
             polls,
             poll_mean_interval_ms,
             poll_round_trip: Latency::of(&mut poll_rtt),
@@ -760,11 +884,21 @@ impl Report {
         );
         println!("  command latency   {}", self.command_latency.line());
         println!("  send delay        {}", self.send_delay.line());
+        let kafka = [
+            ("kafka topic", &self.lag_kafka),
+            ("kafka-fed", &self.lag_kafka_projector),
+        ];
         for (name, summary) in [
             ("customers", &self.lag_customers),
             ("timeline", &self.lag_timeline),
             ("both", &self.lag_both),
-        ] {
+        ]
+        .into_iter()
+        .chain(
+            kafka
+                .iter()
+                .filter_map(|(name, summary)| summary.as_ref().map(|summary| (*name, summary))),
+        ) {
             println!(
                 "  lag {name:<13} {}   (not visible: {})",
                 summary.lag.line(),

@@ -1,0 +1,489 @@
+//! The outbox relay: events leave the store for the Kafka topic without a
+//! dual write. The store is the outbox; the relay reads it in commit-safe
+//! order (`projector::source`), produces each event keyed by its customer id
+//! with an idempotent producer (`acks=all`), and advances its checkpoint in
+//! PostgreSQL only once the broker has confirmed every event of the batch.
+//! Delivery is therefore at least once: after a crash or a failed batch the
+//! same events (same `id`) are produced again, in the same order.
+
+#![forbid(unsafe_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use serde::Serialize;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use events::envelope::{CloudEvent, PersonalFields, StoredParts};
+use projector::source::{self, Checkpoint, Wakeup};
+
+/// The topic analysts and Kafka-fed projectors read.
+pub const DEFAULT_TOPIC: &str = "crm.events.v1";
+pub const DEFAULT_PARTITIONS: i32 = 6;
+/// Events read, produced and checkpointed together.
+pub const DEFAULT_BATCH: i64 = 5_000;
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+const MIN_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where and how to relay.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Kafka bootstrap servers, `host:port[,host:port…]`.
+    pub brokers: String,
+    pub topic: String,
+    /// Partitions of the topic when the relay creates it.
+    pub partitions: i32,
+    /// Replication factor of the topic when the relay creates it.
+    pub replication: i32,
+    pub batch: i64,
+    /// How long the producer keeps trying one event before the batch fails.
+    pub delivery_timeout: Duration,
+}
+
+impl RelayConfig {
+    pub fn new(brokers: impl Into<String>) -> Self {
+        RelayConfig {
+            brokers: brokers.into(),
+            topic: DEFAULT_TOPIC.to_owned(),
+            partitions: DEFAULT_PARTITIONS,
+            replication: 1,
+            batch: DEFAULT_BATCH,
+            delivery_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("topic {topic}: {reason}")]
+    Topic { topic: String, reason: String },
+    #[error("event at position {position} was not delivered: {reason}")]
+    Delivery { position: i64, reason: String },
+    #[error("event at position {position} cannot be encoded: {reason}")]
+    Encode { position: i64, reason: String },
+}
+
+/// One event ready to produce.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub checkpoint: Checkpoint,
+    /// The customer id: every event of a customer lands on one partition, in order.
+    pub key: String,
+    pub envelope: CloudEvent,
+}
+
+/// The relay's place in the log and what it has not sent yet.
+#[derive(Debug, Clone, Serialize)]
+pub struct RelayStatus {
+    pub topic: String,
+    pub checkpoint: Checkpoint,
+    pub events_relayed: i64,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub lag_events: i64,
+    pub lag_seconds: f64,
+    /// The last failure, until a batch succeeds again.
+    pub last_error: Option<String>,
+}
+
+/// What a running relay last saw, for `/readyz` and `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct RelayHealth(Arc<Mutex<Option<String>>>);
+
+impl RelayHealth {
+    pub fn last_error(&self) -> Option<String> {
+        self.0.lock().map(|error| error.clone()).unwrap_or(None)
+    }
+
+    fn set(&self, error: Option<String>) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = error;
+        }
+    }
+}
+
+pub struct Relay {
+    pool: PgPool,
+    config: RelayConfig,
+    producer: FutureProducer,
+}
+
+type Row = (
+    String,
+    i64,
+    Uuid,
+    Uuid,
+    String,
+    i64,
+    String,
+    String,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    String,
+    Vec<u8>,
+    String,
+);
+
+impl Relay {
+    /// A relay with its producer; nothing is contacted until the first batch.
+    pub fn new(pool: PgPool, config: RelayConfig) -> Result<Self, RelayError> {
+        let producer = client_config(&config)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("batch.num.messages", "10000")
+            .set(
+                "message.timeout.ms",
+                config.delivery_timeout.as_millis().to_string(),
+            )
+            .create()?;
+        Ok(Relay {
+            pool,
+            config,
+            producer,
+        })
+    }
+
+    /// Creates the topic unless it exists.
+    pub async fn ensure_topic(&self) -> Result<(), RelayError> {
+        let admin: AdminClient<DefaultClientContext> = client_config(&self.config).create()?;
+        let topic = NewTopic::new(
+            &self.config.topic,
+            self.config.partitions,
+            TopicReplication::Fixed(self.config.replication),
+        );
+        let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
+        let results = admin.create_topics([&topic], &options).await?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(RelayError::Topic {
+                        topic,
+                        reason: code.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn checkpoint(&self) -> Result<Checkpoint, RelayError> {
+        Ok(load_checkpoint(&self.pool, &self.config.topic).await?)
+    }
+
+    /// The next committed events after `after`, at most the batch size.
+    pub async fn read(&self, after: Checkpoint) -> Result<Vec<Outgoing>, RelayError> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT tx::text, global_position, event_id, tenant_id, aggregate_id, sequence,
+                    event_type, event_version, occurred_at, recorded_at,
+                    COALESCE(metadata ->> 'actor', ''), hash, payload::text
+               FROM events
+              WHERE (tx, global_position) > ($1::text::xid8, $2)
+                AND tx < pg_snapshot_xmin(pg_current_snapshot())
+              ORDER BY tx, global_position
+              LIMIT $3",
+        )
+        .bind(after.tx.to_string())
+        .bind(after.position)
+        .bind(self.config.batch)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(outgoing).collect()
+    }
+
+    /// Produces `batch` and waits until the broker has confirmed every event.
+    pub async fn deliver(&self, batch: &[Outgoing]) -> Result<(), RelayError> {
+        let mut pending = Vec::with_capacity(batch.len());
+        for event in batch {
+            let payload =
+                serde_json::to_vec(&event.envelope).map_err(|error| RelayError::Encode {
+                    position: event.checkpoint.position,
+                    reason: error.to_string(),
+                })?;
+            let mut record = FutureRecord::to(&self.config.topic)
+                .key(&event.key)
+                .payload(&payload);
+            loop {
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        pending.push((event.checkpoint.position, delivery));
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        // The local queue drains as the broker confirms.
+                        record = back;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Err((error, _)) => {
+                        return Err(RelayError::Delivery {
+                            position: event.checkpoint.position,
+                            reason: error.to_string(),
+                        })
+                    }
+                }
+            }
+        }
+        let (positions, deliveries): (Vec<i64>, Vec<_>) = pending.into_iter().unzip();
+        for (position, outcome) in positions.into_iter().zip(join_all(deliveries).await) {
+            let reason = match outcome {
+                Ok(Ok(_)) => continue,
+                Ok(Err((error, _))) => error.to_string(),
+                Err(_) => "the producer was dropped".to_owned(),
+            };
+            return Err(RelayError::Delivery { position, reason });
+        }
+        Ok(())
+    }
+
+    /// Records that everything up to `last` is on the topic.
+    pub async fn commit(&self, last: Checkpoint, delivered: usize) -> Result<(), RelayError> {
+        sqlx::query(
+            "INSERT INTO relay_checkpoints (topic, tx, position, events, updated_at)
+             VALUES ($1, $2::text::xid8, $3, $4, now())
+             ON CONFLICT (topic) DO UPDATE
+                SET tx = EXCLUDED.tx, position = EXCLUDED.position,
+                    events = relay_checkpoints.events + EXCLUDED.events, updated_at = now()",
+        )
+        .bind(&self.config.topic)
+        .bind(last.tx.to_string())
+        .bind(last.position)
+        .bind(i64::try_from(delivered).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Relays the next batch: read, deliver, checkpoint. Returns how many events.
+    pub async fn step(&self) -> Result<usize, RelayError> {
+        let batch = self.read(self.checkpoint().await?).await?;
+        let Some(last) = batch.last() else {
+            return Ok(0);
+        };
+        self.deliver(&batch).await?;
+        self.commit(last.checkpoint, batch.len()).await?;
+        Ok(batch.len())
+    }
+
+    fn fatal_error(&self) -> Option<String> {
+        self.producer
+            .client()
+            .fatal_error()
+            .map(|(code, reason)| format!("{code}: {reason}"))
+    }
+}
+
+fn client_config(config: &RelayConfig) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.brokers)
+        .set("client.id", "crm-relay");
+    client
+}
+
+fn outgoing(row: Row) -> Result<Outgoing, RelayError> {
+    let (
+        tx,
+        position,
+        event_id,
+        tenant_id,
+        aggregate_id,
+        sequence,
+        event_type,
+        event_version,
+        occurred_at,
+        recorded_at,
+        actor,
+        hash,
+        payload,
+    ) = row;
+    let payload = serde_json::from_str(&payload).map_err(|error| RelayError::Encode {
+        position,
+        reason: error.to_string(),
+    })?;
+    let envelope = CloudEvent::from_stored(StoredParts {
+        event_id,
+        tenant_id,
+        aggregate_id: &aggregate_id,
+        sequence,
+        position,
+        event_type: &event_type,
+        event_version: &event_version,
+        occurred_at,
+        recorded_at,
+        actor: &actor,
+        hash: &hash,
+        payload,
+        personal: PersonalFields::Sealed,
+    });
+    Ok(Outgoing {
+        checkpoint: Checkpoint {
+            tx: tx.parse().map_err(|_| RelayError::Encode {
+                position,
+                reason: format!("bad tx {tx}"),
+            })?,
+            position,
+        },
+        key: aggregate_id,
+        envelope,
+    })
+}
+
+async fn load_checkpoint(pool: &PgPool, topic: &str) -> Result<Checkpoint, sqlx::Error> {
+    let row: Option<(String, i64)> =
+        sqlx::query_as("SELECT tx::text, position FROM relay_checkpoints WHERE topic = $1")
+            .bind(topic)
+            .fetch_optional(pool)
+            .await?;
+    Ok(
+        row.map_or_else(Checkpoint::default, |(tx, position)| Checkpoint {
+            tx: tx.parse().unwrap_or(0),
+            position,
+        }),
+    )
+}
+
+/// The relay's checkpoint and lag for `topic` (no running relay needed).
+pub async fn status(
+    pool: &PgPool,
+    topic: &str,
+    health: Option<&RelayHealth>,
+) -> Result<RelayStatus, sqlx::Error> {
+    let row: Option<(String, i64, i64, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT tx::text, position, events, updated_at FROM relay_checkpoints WHERE topic = $1",
+    )
+    .bind(topic)
+    .fetch_optional(pool)
+    .await?;
+    let (checkpoint, events_relayed, updated_at) = match row {
+        Some((tx, position, events, updated_at)) => (
+            Checkpoint {
+                tx: tx.parse().unwrap_or(0),
+                position,
+            },
+            events,
+            Some(updated_at),
+        ),
+        None => (Checkpoint::default(), 0, None),
+    };
+    let (lag_events, lag_seconds) = source::lag(pool, checkpoint).await?;
+    Ok(RelayStatus {
+        topic: topic.to_owned(),
+        checkpoint,
+        events_relayed,
+        updated_at,
+        lag_events,
+        lag_seconds,
+        last_error: health.and_then(RelayHealth::last_error),
+    })
+}
+
+/// Relays everything committed so far and returns how many events went out
+/// (`crm relay --until-caught-up`, benchmarks). Fails on the first error.
+pub async fn catch_up(
+    pool: PgPool,
+    config: RelayConfig,
+    mut progress: impl FnMut(usize),
+) -> Result<usize, RelayError> {
+    let relay = Relay::new(pool, config)?;
+    relay.ensure_topic().await?;
+    let mut total = 0;
+    loop {
+        let delivered = relay.step().await?;
+        total += delivered;
+        progress(total);
+        if delivered == 0 {
+            return Ok(total);
+        }
+    }
+}
+
+/// Relays until `shutdown` turns true. While the broker is unreachable it
+/// backs off (0.5 s doubling to 30 s), records the failure in `health`, and
+/// starts again from its checkpoint; commands are never affected.
+pub async fn run(
+    pool: PgPool,
+    config: RelayConfig,
+    health: RelayHealth,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut wakeup = Wakeup::connect(&pool).await;
+    let mut relay: Option<Relay> = None;
+    let mut topic_ready = false;
+    let mut backoff = MIN_BACKOFF;
+    tracing::info!(brokers = %config.brokers, topic = %config.topic, "relay running");
+    while !*shutdown.borrow() {
+        let current = match relay.take() {
+            Some(current) => current,
+            None => match Relay::new(pool.clone(), config.clone()) {
+                Ok(created) => created,
+                Err(error) => {
+                    health.set(Some(error.to_string()));
+                    tracing::error!(%error, "cannot create the Kafka producer");
+                    wakeup.wait(MAX_BACKOFF, &mut shutdown).await;
+                    continue;
+                }
+            },
+        };
+        let outcome = async {
+            if !topic_ready {
+                current.ensure_topic().await?;
+                topic_ready = true;
+            }
+            let mut relayed = 0;
+            loop {
+                let delivered = current.step().await?;
+                relayed += delivered;
+                if delivered < usize::try_from(config.batch).unwrap_or(usize::MAX)
+                    || *shutdown.borrow()
+                {
+                    return Ok::<usize, RelayError>(relayed);
+                }
+            }
+        }
+        .await;
+        match outcome {
+            Ok(relayed) => {
+                if relayed > 0 {
+                    tracing::debug!(relayed, "relayed");
+                }
+                health.set(None);
+                backoff = MIN_BACKOFF;
+                relay = Some(current);
+                wakeup.wait(POLL_INTERVAL, &mut shutdown).await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?backoff, "relay batch failed; it will be sent again from the checkpoint");
+                health.set(Some(error.to_string()));
+                // A broker that came back may have lost the topic; a fatal
+                // producer error needs a new producer (and a new epoch).
+                topic_ready = false;
+                if let Some(fatal) = current.fatal_error() {
+                    tracing::error!(%fatal, "the Kafka producer failed fatally; creating a new one");
+                } else {
+                    relay = Some(current);
+                }
+                tokio::select! {
+                    _ = shutdown.changed() => {}
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    tracing::info!("relay stopped");
+}
