@@ -195,12 +195,14 @@ async fn projector_command(action: ProjectorCommand) -> anyhow::Result<()> {
             source,
             kafka,
             kafka_group,
+            kafka_resume,
             until_caught_up,
         }) => {
             let kafka_source = match source {
                 ProjectorSource::Postgres => None,
                 ProjectorSource::Kafka => Some(projector::kafka::KafkaSource {
                     group: kafka_group,
+                    resume: kafka_resume.into(),
                     ..projector::kafka::KafkaSource::new(
                         kafka.kafka_brokers.context(
                             "KAFKA_BROKERS (or --kafka-brokers) is required with --source kafka",

@@ -119,9 +119,29 @@ pub struct ProjectorRunArgs {
     /// Consumer group of Kafka-fed projectors (members share the partitions).
     #[arg(long, env = "CRM_KAFKA_GROUP", default_value = projector::kafka::DEFAULT_GROUP)]
     pub kafka_group: String,
+    /// Where a Kafka-fed projector starts reading a partition it is assigned:
+    /// the group's committed offset, or the partition's start every time (for
+    /// brokers that cannot fetch from inside a record batch, such as tansu 0.6).
+    #[arg(long, env = "CRM_KAFKA_RESUME", value_enum, default_value_t = KafkaResume::Committed)]
+    pub kafka_resume: KafkaResume,
     /// Apply what is there now, print how many events and how fast, exit.
     #[arg(long)]
     pub until_caught_up: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KafkaResume {
+    Committed,
+    Beginning,
+}
+
+impl From<KafkaResume> for projector::kafka::Resume {
+    fn from(resume: KafkaResume) -> Self {
+        match resume {
+            KafkaResume::Committed => projector::kafka::Resume::Committed,
+            KafkaResume::Beginning => projector::kafka::Resume::Beginning,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -172,6 +172,10 @@ async fn the_relay_publishes_every_event_once_in_customer_order(pool: PgPool) {
 
 #[sqlx::test(migrations = "../schema")]
 async fn commands_succeed_while_the_broker_is_down_and_every_event_arrives_after(pool: PgPool) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("relay=debug,rdkafka=warn")
+        .with_test_writer()
+        .try_init();
     let mut broker = Broker::start();
     let health = RelayHealth::default();
     let app = TestApp::with_relay(
@@ -363,8 +367,11 @@ async fn read_models_fed_from_kafka_equal_those_fed_from_postgres_even_after_a_k
         *slot = (*slot).max(message.offset + 1);
     }
 
+    // tansu cannot fetch from inside a record batch, and a kill leaves the
+    // group's offset wherever the last batch ended: read from the start.
     let source = KafkaSource {
         batch: 25,
+        resume: projector::kafka::Resume::Beginning,
         ..KafkaSource::new(broker.address(), DEFAULT_TOPIC)
     };
     let keys = test_keys(&pool);

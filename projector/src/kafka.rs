@@ -4,7 +4,13 @@
 //! as the read-model changes (exactly-once effect). Redelivered messages
 //! (offsets below the stored one, or events a read model already reflects)
 //! change nothing. Offsets are also committed to Kafka afterwards, only so a
-//! member taking a partition over starts near the right place.
+//! member taking a partition over starts near the right place
+//! ([`Resume::Committed`]); with [`Resume::Beginning`] nothing is committed to
+//! Kafka and every assignment reads the partition from its start, the stored
+//! offsets dropping what was applied. That mode exists for brokers that
+//! cannot fetch from the middle of a record batch: tansu 0.6.0's fetch skips
+//! any batch whose base offset is below the requested offset, so a member
+//! resuming mid-batch would wait forever for the batch's remaining records.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,6 +32,17 @@ use crate::runner::{keys_for, Projection, ProjectorError};
 use crate::source::{Checkpoint, SourceError, StoredEvent};
 
 pub const DEFAULT_GROUP: &str = "crm-projector";
+
+/// Where a member starts reading a partition it is assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resume {
+    /// At the group's committed offset (committed after each batch).
+    #[default]
+    Committed,
+    /// At the partition's first message, every time (nothing is committed to
+    /// Kafka; use a group that never ran with `Committed`).
+    Beginning,
+}
 const BATCH_WAIT: Duration = Duration::from_millis(20);
 const BACKOFF: Duration = Duration::from_secs(1);
 
@@ -36,6 +53,7 @@ pub struct KafkaSource {
     pub group: String,
     /// Messages applied together in one transaction, at most.
     pub batch: usize,
+    pub resume: Resume,
 }
 
 impl KafkaSource {
@@ -45,6 +63,7 @@ impl KafkaSource {
             topic: topic.into(),
             group: DEFAULT_GROUP.to_owned(),
             batch: 1_000,
+            resume: Resume::default(),
         }
     }
 
@@ -228,14 +247,18 @@ pub async fn catch_up(
         let next = apply(pool, keys, source, projections, &batch).await?;
         applied += batch.len() as u64;
         last = Some(std::time::Instant::now());
-        commit_hint(&consumer, &source.topic, &next);
+        commit_hint(&consumer, source, &next);
     }
     Ok((applied, last))
 }
 
 /// Commits `next` offsets to Kafka: only a starting hint for a member taking
 /// a partition over; PostgreSQL holds the truth.
-fn commit_hint(consumer: &StreamConsumer, topic: &str, next: &BTreeMap<i32, i64>) {
+fn commit_hint(consumer: &StreamConsumer, source: &KafkaSource, next: &BTreeMap<i32, i64>) {
+    if source.resume == Resume::Beginning {
+        return;
+    }
+    let topic = &source.topic;
     let mut list = TopicPartitionList::new();
     for (partition, offset) in next {
         let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*offset));
@@ -276,7 +299,7 @@ pub async fn run(
                 continue;
             }
             match apply(&pool, &keys, &source, &projections, &batch).await {
-                Ok(next) => commit_hint(&consumer, &source.topic, &next),
+                Ok(next) => commit_hint(&consumer, &source, &next),
                 Err(error) => {
                     tracing::error!(%error, "Kafka batch failed; consuming again from the stored offsets");
                     // A new consumer starts again from the committed offsets;
@@ -363,7 +386,7 @@ mod tests {
             "tenant_id": tenant, "name": sealed, "phone": null, "email": null,
             "company": "星辰科技", "industry": null, "position": null, "source": null,
             "owner_id": "rep-1", "tags": [], "deal_value": "5000", "stage": "lead",
-            "probability": 10, "registered_at": occurred_at,
+            "probability": 0.1, "registered_at": occurred_at,
         }});
         let envelope = CloudEvent::from_stored(StoredParts {
             event_id: Uuid::new_v4(),

@@ -279,6 +279,7 @@ impl Relay {
         Ok(batch.len())
     }
 
+    /// A producer error that makes it unusable (then a new one is needed).
     fn fatal_error(&self) -> Option<String> {
         self.producer
             .client()
@@ -469,14 +470,14 @@ pub async fn run(
             Err(error) => {
                 tracing::warn!(%error, retry_in = ?backoff, "relay batch failed; it will be sent again from the checkpoint");
                 health.set(Some(error.to_string()));
-                // A broker that came back may have lost the topic; a fatal
-                // producer error needs a new producer (and a new epoch).
+                // A broker that came back may have lost the topic and the
+                // producer's id (then the old producer would only time out
+                // again): start over with the topic check and a new producer.
                 topic_ready = false;
                 if let Some(fatal) = current.fatal_error() {
-                    tracing::error!(%fatal, "the Kafka producer failed fatally; creating a new one");
-                } else {
-                    relay = Some(current);
+                    tracing::error!(%fatal, "the Kafka producer failed fatally");
                 }
+                drop(current);
                 tokio::select! {
                     _ = shutdown.changed() => {}
                     () = tokio::time::sleep(backoff) => {}
