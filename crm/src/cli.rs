@@ -46,7 +46,7 @@ async fn relay_command(args: RelayArgs) -> anyhow::Result<()> {
     if args.until_caught_up {
         return with_pool(&args.database, |pool, _data_keys| async move {
             let started = std::time::Instant::now();
-            let relayed = relay::catch_up(pool, config, |_| {}).await?;
+            let relayed = relay::catch_up(pool, config).await?;
             report_rate("relayed", relayed as u64, started, None);
             Ok(())
         })

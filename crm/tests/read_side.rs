@@ -897,3 +897,59 @@ async fn min_position_reads_your_writes_or_says_it_is_stale(pool: PgPool) {
     assert!(text.contains("crm_http_requests_total"), "{text}");
     assert!(text.contains("route=\"/v1/customers/{id}\""), "{text}");
 }
+
+/// Transaction ids must be compared as numbers: two committed events whose
+/// ids sort the other way as text ("9999" after "10000") still come out in
+/// commit order, from the projectors' reader and the relay's alike.
+#[sqlx::test(migrations = "../schema")]
+async fn commit_order_is_numeric_across_a_digit_boundary_of_transaction_ids(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let boss = app.manager();
+    app.register(&boss, "甲").await;
+    app.register(&boss, "乙").await;
+    let xmin: String = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+        .fetch_one(&pool)
+        .await
+        .expect("xmin");
+    let boundary = 10u64.pow(u32::try_from(xmin.len() - 1).expect("digits"));
+    assert!(
+        boundary >= 10,
+        "the cluster is too young for this test: xmin {xmin}"
+    );
+    let mut conn = pool.acquire().await.expect("connection");
+    sqlx::query("ALTER TABLE events DISABLE TRIGGER events_append_only")
+        .execute(&mut *conn)
+        .await
+        .expect("disable");
+    sqlx::query(
+        "UPDATE events SET tx = (CASE WHEN global_position = (SELECT min(global_position) FROM events)
+                                      THEN $1 ELSE $2 END)::text::xid8",
+    )
+    .bind((boundary - 1).to_string())
+    .bind(boundary.to_string())
+    .execute(&mut *conn)
+    .await
+    .expect("set tx");
+    sqlx::query("ALTER TABLE events ENABLE TRIGGER events_append_only")
+        .execute(&mut *conn)
+        .await
+        .expect("enable");
+
+    let first = projector::source::read_batch(&mut conn, projector::Checkpoint::default(), 1)
+        .await
+        .expect("read");
+    assert_eq!(first[0].checkpoint.tx, boundary - 1);
+    let relay = relay::Relay::new(
+        pool.clone(),
+        relay::RelayConfig {
+            batch: 1,
+            ..relay::RelayConfig::new("127.0.0.1:1")
+        },
+    )
+    .expect("relay");
+    let first = relay
+        .read(projector::Checkpoint::default())
+        .await
+        .expect("read");
+    assert_eq!(first[0].checkpoint.tx, boundary - 1);
+}

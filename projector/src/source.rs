@@ -62,6 +62,10 @@ pub type Row = (
 );
 
 /// The next committed events after `after`, at most `limit`.
+///
+/// The ORDER BY names `events.tx`: a bare `tx` would mean the output column
+/// `tx::text`, sorting transaction ids as text ("1000" before "999") — out of
+/// commit order, and unable to use the `(tx, global_position)` index.
 pub async fn read_batch(
     conn: &mut PgConnection,
     after: Checkpoint,
@@ -74,7 +78,7 @@ pub async fn read_batch(
           WHERE aggregate_type = 'Customer'
             AND (tx, global_position) > ($1::text::xid8, $2)
             AND tx < pg_snapshot_xmin(pg_current_snapshot())
-          ORDER BY tx, global_position
+          ORDER BY events.tx, events.global_position
           LIMIT $3",
     )
     .bind(after.tx.to_string())

@@ -186,7 +186,8 @@ impl Relay {
         Ok(load_checkpoint(&self.pool, &self.config.topic).await?)
     }
 
-    /// The next committed events after `after`, at most the batch size.
+    /// The next committed events after `after`, at most the batch size
+    /// (ordered by `events.tx`, not the text column: see `projector::source::read_batch`).
     pub async fn read(&self, after: Checkpoint) -> Result<Vec<Outgoing>, RelayError> {
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT tx::text, global_position, event_id, tenant_id, aggregate_id, sequence,
@@ -195,7 +196,7 @@ impl Relay {
                FROM events
               WHERE (tx, global_position) > ($1::text::xid8, $2)
                 AND tx < pg_snapshot_xmin(pg_current_snapshot())
-              ORDER BY tx, global_position
+              ORDER BY events.tx, events.global_position
               LIMIT $3",
         )
         .bind(after.tx.to_string())
@@ -208,6 +209,11 @@ impl Relay {
 
     /// Produces `batch` and waits until the broker has confirmed every event.
     pub async fn deliver(&self, batch: &[Outgoing]) -> Result<(), RelayError> {
+        self.send(batch).await?.confirmed().await
+    }
+
+    /// Hands `batch` to the producer, in order; the broker confirms later.
+    async fn send(&self, batch: &[Outgoing]) -> Result<InFlight, RelayError> {
         let mut pending = Vec::with_capacity(batch.len());
         for event in batch {
             let payload =
@@ -238,16 +244,7 @@ impl Relay {
                 }
             }
         }
-        let (positions, deliveries): (Vec<i64>, Vec<_>) = pending.into_iter().unzip();
-        for (position, outcome) in positions.into_iter().zip(join_all(deliveries).await) {
-            let reason = match outcome {
-                Ok(Ok(_)) => continue,
-                Ok(Err((error, _))) => error.to_string(),
-                Err(_) => "the producer was dropped".to_owned(),
-            };
-            return Err(RelayError::Delivery { position, reason });
-        }
-        Ok(())
+        Ok(InFlight(pending))
     }
 
     /// Records that everything up to `last` is on the topic.
@@ -268,6 +265,39 @@ impl Relay {
         Ok(())
     }
 
+    /// Relays until a read finds nothing new; returns how many events. The
+    /// next batch is read and handed to the producer while the broker is
+    /// still confirming the previous one; checkpoints follow confirmations,
+    /// in order.
+    pub async fn drain(&self, stop: &watch::Receiver<bool>) -> Result<usize, RelayError> {
+        let mut after = self.checkpoint().await?;
+        let mut previous: Option<(Checkpoint, usize, InFlight)> = None;
+        let mut total = 0;
+        loop {
+            let batch = if *stop.borrow() {
+                Vec::new()
+            } else {
+                self.read(after).await?
+            };
+            let current = match batch.last() {
+                Some(last) => {
+                    after = last.checkpoint;
+                    Some((last.checkpoint, batch.len(), self.send(&batch).await?))
+                }
+                None => None,
+            };
+            if let Some((last, count, in_flight)) = previous.take() {
+                in_flight.confirmed().await?;
+                self.commit(last, count).await?;
+                total += count;
+            }
+            match current {
+                Some(current) => previous = Some(current),
+                None => return Ok(total),
+            }
+        }
+    }
+
     /// Relays the next batch: read, deliver, checkpoint. Returns how many events.
     pub async fn step(&self) -> Result<usize, RelayError> {
         let batch = self.read(self.checkpoint().await?).await?;
@@ -285,6 +315,25 @@ impl Relay {
             .client()
             .fatal_error()
             .map(|(code, reason)| format!("{code}: {reason}"))
+    }
+}
+
+/// Events handed to the producer, with their positions, awaiting the broker.
+struct InFlight(Vec<(i64, rdkafka::producer::DeliveryFuture)>);
+
+impl InFlight {
+    /// Waits for every confirmation; the first failure fails the batch.
+    async fn confirmed(self) -> Result<(), RelayError> {
+        let (positions, deliveries): (Vec<i64>, Vec<_>) = self.0.into_iter().unzip();
+        for (position, outcome) in positions.into_iter().zip(join_all(deliveries).await) {
+            let reason = match outcome {
+                Ok(Ok(_)) => continue,
+                Ok(Err((error, _))) => error.to_string(),
+                Err(_) => "the producer was dropped".to_owned(),
+            };
+            return Err(RelayError::Delivery { position, reason });
+        }
+        Ok(())
     }
 }
 
@@ -395,22 +444,11 @@ pub async fn status(
 
 /// Relays everything committed so far and returns how many events went out
 /// (`crm relay --until-caught-up`, benchmarks). Fails on the first error.
-pub async fn catch_up(
-    pool: PgPool,
-    config: RelayConfig,
-    mut progress: impl FnMut(usize),
-) -> Result<usize, RelayError> {
+pub async fn catch_up(pool: PgPool, config: RelayConfig) -> Result<usize, RelayError> {
     let relay = Relay::new(pool, config)?;
     relay.ensure_topic().await?;
-    let mut total = 0;
-    loop {
-        let delivered = relay.step().await?;
-        total += delivered;
-        progress(total);
-        if delivered == 0 {
-            return Ok(total);
-        }
-    }
+    let (_never, running) = watch::channel(false);
+    relay.drain(&running).await
 }
 
 /// Relays until `shutdown` turns true. While the broker is unreachable it
@@ -445,16 +483,7 @@ pub async fn run(
                 current.ensure_topic().await?;
                 topic_ready = true;
             }
-            let mut relayed = 0;
-            loop {
-                let delivered = current.step().await?;
-                relayed += delivered;
-                if delivered < usize::try_from(config.batch).unwrap_or(usize::MAX)
-                    || *shutdown.borrow()
-                {
-                    return Ok::<usize, RelayError>(relayed);
-                }
-            }
+            current.drain(&shutdown).await
         }
         .await;
         match outcome {
