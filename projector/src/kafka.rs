@@ -28,7 +28,7 @@ use command::keys::KeyStore;
 use events::envelope::{stored_type, CloudEvent};
 use events::CustomerEvent;
 
-use crate::runner::{keys_for, Projection, ProjectorError};
+use crate::runner::{keys_for, relaxed_durability, Projection, ProjectorError};
 use crate::source::{Checkpoint, SourceError, StoredEvent};
 
 pub const DEFAULT_GROUP: &str = "crm-projector";
@@ -136,6 +136,7 @@ pub async fn apply(
     batch: &[Delivered],
 ) -> Result<BTreeMap<i32, i64>, ProjectorError> {
     let mut tx = pool.begin().await?;
+    relaxed_durability(&mut tx).await?;
     let mut next = locked_offsets(&mut tx, source, batch).await?;
     let fresh: Vec<StoredEvent> = batch
         .iter()

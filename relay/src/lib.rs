@@ -247,8 +247,15 @@ impl Relay {
         Ok(InFlight(pending))
     }
 
-    /// Records that everything up to `last` is on the topic.
+    /// Records that everything up to `last` is on the topic. The commit does
+    /// not wait for its WAL flush: a crash can only lose checkpoint advances,
+    /// which means sending those events again — what at-least-once allows —
+    /// and commands do not queue behind the relay's fsyncs.
     pub async fn commit(&self, last: Checkpoint, delivered: usize) -> Result<(), RelayError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO relay_checkpoints (topic, tx, position, events, updated_at)
              VALUES ($1, $2::text::xid8, $3, $4, now())
@@ -260,8 +267,9 @@ impl Relay {
         .bind(last.tx.to_string())
         .bind(last.position)
         .bind(i64::try_from(delivered).unwrap_or(i64::MAX))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
