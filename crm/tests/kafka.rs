@@ -414,7 +414,22 @@ async fn read_models_fed_from_kafka_equal_those_fed_from_postgres_even_after_a_k
     second.await.expect("projector task");
     let from_kafka = dump(&pool).await;
 
-    // Redelivered messages change nothing.
+    // Redelivered messages change nothing: the stored offsets and applied
+    // counts stay, and so do the read models (which also ignore events they
+    // already reflect, so they alone would not show a redelivery applied).
+    let applied_count = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT sum(events)::bigint FROM kafka_offsets WHERE consumer_group = $1",
+        )
+        .bind(&source.group)
+        .fetch_one(&pool)
+        .await
+        .expect("applied count")
+    };
+    let applied_before = applied_count().await;
+    let offsets_before = projector::kafka::offsets(&pool, &source.group, &source.topic)
+        .await
+        .expect("offsets");
     let redelivered: Vec<_> = messages
         .iter()
         .map(|message| projector::kafka::Delivered {
@@ -426,6 +441,17 @@ async fn read_models_fed_from_kafka_equal_those_fed_from_postgres_even_after_a_k
     projector::kafka::apply(&pool, &keys, &source, &Projection::ALL, &redelivered)
         .await
         .expect("apply");
+    assert_eq!(
+        applied_count().await,
+        applied_before,
+        "redeliveries were applied"
+    );
+    assert_eq!(
+        projector::kafka::offsets(&pool, &source.group, &source.topic)
+            .await
+            .expect("offsets"),
+        offsets_before
+    );
     assert_eq!(dump(&pool).await, from_kafka);
 
     rebuild(&pool, &keys, &Projection::ALL, |_, _| {})
