@@ -62,6 +62,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The relay running in this process, if any (`/readyz`, `/metrics`).
     pub relay: Option<RelayMonitor>,
+    /// Answers of the read routes ([`query::ReadCache::disabled`] unless set).
+    pub cache: query::ReadCache,
 }
 
 /// What `/readyz` and `/metrics` read of a running relay.
@@ -95,6 +97,7 @@ impl AppState {
             data_keys,
             metrics: Arc::new(Metrics::default()),
             relay: None,
+            cache: query::ReadCache::disabled(),
         }
     }
 }
@@ -111,10 +114,11 @@ pub fn router(state: AppState) -> Router {
     };
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(command::router().with_state(commands))
-        .merge(query::router().with_state(QueryApi {
+        .merge(query::router(QueryApi {
             pool: state.pool.clone(),
             keys: state.keys.clone(),
             data_keys: state.data_keys.clone(),
+            cache: state.cache,
         }))
         .merge(operations_router().with_state(Operations {
             pool: state.pool,

@@ -445,6 +445,8 @@ async fn serve_with(args: &ServeArgs, database_url: &str, keys: JwtKeys) -> anyh
         ))
     });
     let mut state = AppState::new(pool.clone(), keys, data_keys);
+    state.cache = query::ReadCache::new(args.read_cache());
+    let cache_listener = tokio::spawn(state.cache.clone().listen(pool.clone(), stop.subscribe()));
     state.relay = relay_config.map(|config| app::RelayMonitor {
         topic: config.topic,
         health: relay_health,
@@ -464,6 +466,9 @@ async fn serve_with(args: &ServeArgs, database_url: &str, keys: JwtKeys) -> anyh
         if let Err(error) = relay.await {
             tracing::error!(%error, "the relay task failed");
         }
+    }
+    if let Err(error) = cache_listener.await {
+        tracing::error!(%error, "the read cache's listener failed");
     }
     served?;
     tracing::info!("in-flight requests finished; closing the database pool");

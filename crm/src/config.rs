@@ -251,6 +251,19 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(2..=1000))]
     pub db_max_connections: u32,
 
+    /// How long answers of the mini-program's read routes may be served from
+    /// memory, in milliseconds (0: no cache). A projection's change to a
+    /// tenant drops that tenant's answers at once, so this bounds only what
+    /// changes with time alone (lifecycles "as of now").
+    #[arg(long, env = "CRM_READ_CACHE_TTL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub read_cache_ttl_ms: u64,
+
+    /// Memory for cached read answers, in MiB (0: no cache).
+    #[arg(long, env = "CRM_READ_CACHE_MB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(0..=65_536))]
+    pub read_cache_mb: u64,
+
     /// Run the projectors inside the service (turn off when `crm projector run` runs elsewhere).
     #[arg(long, env = "CRM_PROJECTOR", default_value_t = true, action = clap::ArgAction::Set)]
     pub projector: bool,
@@ -262,6 +275,15 @@ pub struct ServeArgs {
     /// The relay runs inside the service when KAFKA_BROKERS is set.
     #[command(flatten)]
     pub kafka: KafkaArgs,
+}
+
+impl ServeArgs {
+    pub fn read_cache(&self) -> query::CacheSettings {
+        query::CacheSettings {
+            time_to_live: Duration::from_millis(self.read_cache_ttl_ms),
+            max_bytes: usize::try_from(self.read_cache_mb << 20).unwrap_or(usize::MAX),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -15,7 +15,10 @@ use events::CustomerEvent;
 
 use events::personal::{DataKey, Personal, ERASED};
 
+use crate::copy::{copy_rows, CopyRow, CopyText};
+use crate::funnel::Deltas;
 use crate::profile::{Activity, Facts, Purchase};
+use crate::runner::Rows;
 use crate::search;
 use crate::source::StoredEvent;
 
@@ -25,6 +28,7 @@ pub const TABLES: &[&str] = &[
     "rm_purchases",
     "rm_activities",
     "rm_stage_stays",
+    crate::funnel::TABLE,
 ];
 
 /// Where a stage's totals sit in `stay_micros`/`stay_counts` (0-based; SQL
@@ -113,6 +117,90 @@ struct StayRow {
     stage: String,
     entered_at: DateTime<Utc>,
     left_at: DateTime<Utc>,
+}
+
+impl CopyRow for CustomerRow {
+    const COLUMNS: &'static str =
+        "id, tenant_id, name, phone, email, company, industry, position, \
+        source, owner_id, stage, deal_value, probability, tags, archived, registered_at, \
+        stage_entered_at, furthest_rank, last_activity_at, last_contact_at, purchase_count, \
+        total_amount, first_purchase_at, last_purchase_at, search_bigrams, search_text, \
+        stay_micros, stay_counts, version, last_position";
+
+    fn write(&self, line: &mut CopyText) {
+        line.plain(self.id);
+        line.plain(self.tenant_id);
+        line.text(&self.name);
+        line.optional_text(self.phone.as_deref());
+        line.optional_text(self.email.as_deref());
+        line.optional_text(self.company.as_deref());
+        line.optional_text(self.industry.as_deref());
+        line.optional_text(self.position.as_deref());
+        line.optional_text(self.source.as_deref());
+        line.text(&self.owner_id);
+        line.text(&self.stage);
+        line.plain(self.deal_value);
+        line.plain(self.probability);
+        line.text_array(&self.tags);
+        line.boolean(self.archived);
+        line.timestamp(self.registered_at);
+        line.timestamp(self.stage_entered_at);
+        line.plain(self.furthest_rank);
+        line.optional_timestamp(self.last_activity_at);
+        line.timestamp(self.last_contact_at);
+        line.plain(self.purchase_count);
+        line.plain(self.total_amount);
+        line.optional_timestamp(self.first_purchase_at);
+        line.optional_timestamp(self.last_purchase_at);
+        line.text_array(&self.search_bigrams);
+        line.text(&self.search_text);
+        line.integer_array(&self.stay_micros);
+        line.integer_array(&self.stay_counts);
+        line.plain(self.version);
+        line.plain(self.last_position);
+    }
+}
+
+impl CopyRow for PurchaseRow {
+    const COLUMNS: &'static str =
+        "customer_id, sequence, tenant_id, amount, category, occurred_at, order_ref";
+
+    fn write(&self, line: &mut CopyText) {
+        line.plain(self.customer_id);
+        line.plain(self.sequence);
+        line.plain(self.tenant_id);
+        line.plain(self.amount);
+        line.text(&self.category);
+        line.timestamp(self.occurred_at);
+        line.optional_text(self.order_ref.as_deref());
+    }
+}
+
+impl CopyRow for ActivityRow {
+    const COLUMNS: &'static str =
+        "customer_id, sequence, tenant_id, activity_type, subject, occurred_at";
+
+    fn write(&self, line: &mut CopyText) {
+        line.plain(self.customer_id);
+        line.plain(self.sequence);
+        line.plain(self.tenant_id);
+        line.text(&self.activity_type);
+        line.optional_text(self.subject.as_deref());
+        line.timestamp(self.occurred_at);
+    }
+}
+
+impl CopyRow for StayRow {
+    const COLUMNS: &'static str = "customer_id, sequence, tenant_id, stage, entered_at, left_at";
+
+    fn write(&self, line: &mut CopyText) {
+        line.plain(self.customer_id);
+        line.plain(self.sequence);
+        line.plain(self.tenant_id);
+        line.text(&self.stage);
+        line.timestamp(self.entered_at);
+        line.timestamp(self.left_at);
+    }
 }
 
 /// What a batch changes.
@@ -380,16 +468,25 @@ pub async fn apply(
     suffix: &str,
     batch: &[StoredEvent],
     keys: &HashMap<Uuid, Option<DataKey>>,
+    existing_rows: Rows,
 ) -> Result<(), sqlx::Error> {
-    let mut ids: Vec<Uuid> = batch.iter().map(|stored| stored.customer_id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let existing: Vec<CustomerRow> = sqlx::query_as(&format!(
-        "SELECT * FROM rm_customers{suffix} WHERE id = ANY($1)"
-    ))
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
+    let existing: Vec<CustomerRow> = if existing_rows == Rows::Existing {
+        let mut ids: Vec<Uuid> = batch.iter().map(|stored| stored.customer_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        sqlx::query_as(&format!(
+            "SELECT * FROM rm_customers{suffix} WHERE id = ANY($1)"
+        ))
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?
+    } else {
+        Vec::new()
+    };
+    let mut funnel = Deltas::default();
+    for row in &existing {
+        funnel.remove(row);
+    }
     let mut changes = Changes {
         keys: keys.clone(),
         customers: existing.into_iter().map(|row| (row.id, row)).collect(),
@@ -406,13 +503,26 @@ pub async fn apply(
         }
     }
     let rows: Vec<&CustomerRow> = changes.customers.values().collect();
-    let touched: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-    sqlx::query(&format!(
-        "DELETE FROM rm_customers{suffix} WHERE id = ANY($1)"
-    ))
-    .bind(&touched)
-    .execute(&mut *conn)
-    .await?;
+    if existing_rows == Rows::Existing {
+        for row in &rows {
+            funnel.insert(row);
+        }
+        funnel.write(conn, suffix).await?;
+        let touched: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+        sqlx::query(&format!(
+            "DELETE FROM rm_customers{suffix} WHERE id = ANY($1)"
+        ))
+        .bind(&touched)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if existing_rows == Rows::Fresh {
+        copy_rows(conn, &format!("rm_customers{suffix}"), rows.iter().copied()).await?;
+        copy_rows(conn, &format!("rm_purchases{suffix}"), &changes.purchases).await?;
+        copy_rows(conn, &format!("rm_activities{suffix}"), &changes.activities).await?;
+        copy_rows(conn, &format!("rm_stage_stays{suffix}"), &changes.stays).await?;
+        return Ok(());
+    }
     insert_json(conn, &format!("rm_customers{suffix}"), &rows, false).await?;
     insert_json(
         conn,
@@ -436,6 +546,14 @@ pub async fn apply(
     )
     .await?;
     Ok(())
+}
+
+/// After a rebuild's fresh phase: the funnel totals of all customers at once.
+pub(crate) async fn complete_fresh(
+    conn: &mut PgConnection,
+    suffix: &str,
+) -> Result<(), sqlx::Error> {
+    crate::funnel::recompute(conn, suffix).await
 }
 
 /// Inserts rows serialised as one JSON array (one round trip per table).

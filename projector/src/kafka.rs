@@ -28,7 +28,9 @@ use command::keys::KeyStore;
 use events::envelope::{stored_type, CloudEvent};
 use events::CustomerEvent;
 
-use crate::runner::{keys_for, relaxed_durability, Projection, ProjectorError};
+use crate::runner::{
+    announce_changes, keys_for, relaxed_durability, Projection, ProjectorError, Rows,
+};
 use crate::source::{Checkpoint, SourceError, StoredEvent};
 
 pub const DEFAULT_GROUP: &str = "crm-projector";
@@ -146,8 +148,11 @@ pub async fn apply(
     if !fresh.is_empty() {
         let batch_keys = keys_for(keys, &fresh).await?;
         for projection in projections {
-            projection.apply(&mut tx, "", &fresh, &batch_keys).await?;
+            projection
+                .apply(&mut tx, "", &fresh, &batch_keys, Rows::Existing)
+                .await?;
         }
+        announce_changes(&mut tx, &fresh).await?;
     }
     let mut applied: BTreeMap<i32, i64> = BTreeMap::new();
     for message in batch {

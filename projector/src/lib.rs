@@ -3,7 +3,9 @@
 //! rebuilds, and the profile formulas the read models are queried with.
 #![forbid(unsafe_code)]
 
+mod copy;
 pub mod customers;
+mod funnel;
 pub mod kafka;
 pub mod profile;
 pub mod runner;

@@ -3,6 +3,7 @@
 //! doubles nothing); woken by NOTIFY, with a polling fallback; rebuilt from
 //! zero into shadow tables that are swapped in atomically.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -55,13 +56,38 @@ impl Projection {
         suffix: &str,
         batch: &[StoredEvent],
         keys: &BatchKeys,
+        rows: Rows,
     ) -> Result<(), ProjectorError> {
         match self {
-            Projection::Customers => customers::apply(conn, suffix, batch, keys).await?,
-            Projection::Timeline => timeline::apply(conn, suffix, batch, keys).await?,
+            Projection::Customers => customers::apply(conn, suffix, batch, keys, rows).await?,
+            Projection::Timeline => timeline::apply(conn, suffix, batch, keys, rows).await?,
         }
         Ok(())
     }
+
+    /// Derives what a rebuild's fresh phase left out (see [`Rows::Fresh`]).
+    async fn complete_fresh(
+        self,
+        conn: &mut PgConnection,
+        suffix: &str,
+    ) -> Result<(), sqlx::Error> {
+        match self {
+            Projection::Customers => customers::complete_fresh(conn, suffix).await,
+            Projection::Timeline => Ok(()),
+        }
+    }
+}
+
+/// What a batch may find in the tables it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// Rows of the batch's customers may exist (live projection, replays, a
+    /// rebuild's catch-up): they are read, folded further and replaced.
+    Existing,
+    /// A rebuild's bulk phase: every stream in the batch is whole and none of
+    /// its rows exists yet, so nothing is read back or deleted, and totals
+    /// over many customers are computed once at the end instead of per batch.
+    Fresh,
 }
 
 /// Data keys of a batch's customers (`None`: erased).
@@ -164,11 +190,53 @@ pub async fn step(
     };
     let last = last.checkpoint;
     projection
-        .apply(&mut tx, "", &batch, &keys_for(keys, &batch).await?)
+        .apply(
+            &mut tx,
+            "",
+            &batch,
+            &keys_for(keys, &batch).await?,
+            Rows::Existing,
+        )
         .await?;
+    announce_changes(&mut tx, &batch).await?;
     save_checkpoint(&mut tx, projection, last, batch.len(), false).await?;
     tx.commit().await?;
     Ok(batch.len())
+}
+
+/// The channel on which projections announce, at commit, which tenants' read
+/// models changed: tenant ids separated by commas, or [`ALL_TENANTS`].
+pub const READ_MODELS_CHANNEL: &str = "crm_read_models";
+pub const ALL_TENANTS: &str = "*";
+/// NOTIFY payloads must stay below 8,000 bytes.
+const MAX_NOTICE_BYTES: usize = 7_000;
+
+/// Announces the tenants of `batch` on [`READ_MODELS_CHANNEL`]; delivered
+/// when (and only if) the transaction commits.
+pub(crate) async fn announce_changes(
+    conn: &mut PgConnection,
+    batch: &[StoredEvent],
+) -> Result<(), sqlx::Error> {
+    let mut tenants: Vec<uuid::Uuid> = batch.iter().map(|stored| stored.tenant_id).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let mut payload = tenants
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    if payload.is_empty() {
+        return Ok(());
+    }
+    if payload.len() > MAX_NOTICE_BYTES {
+        ALL_TENANTS.clone_into(&mut payload);
+    }
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(READ_MODELS_CHANNEL)
+        .bind(payload)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Applies batches until the projection has caught up with the committed log.
@@ -298,44 +366,29 @@ pub async fn rebuild(
     .await?;
     drop(conn);
     let total = u64::try_from(total).unwrap_or(0);
-    let mut applied: u64 = 0;
-    let mut after = (String::new(), 0_i64);
-    loop {
-        let mut tx = pool.begin().await?;
-        let batch =
-            source::read_streams_below(&mut tx, horizon, (&after.0, after.1), REBUILD_BATCH)
-                .await?;
-        let Some(last) = batch.last() else {
-            tx.rollback().await?;
-            break;
-        };
-        after = (last.customer_id.to_string(), last.sequence);
-        let batch_keys = keys_for(keys, &batch).await?;
-        for projection in projections {
-            projection
-                .apply(&mut tx, SHADOW, &batch, &batch_keys)
-                .await?;
-        }
-        tx.commit().await?;
-        applied += batch.len() as u64;
+    let mut applied = bulk_load(pool, keys, projections, horizon, |applied| {
         progress(applied, total.max(applied));
+    })
+    .await?;
+    let mut conn = pool.acquire().await?;
+    for projection in projections {
+        projection.complete_fresh(&mut conn, SHADOW).await?;
     }
-    for (_, definition) in indexes
-        .iter()
-        .filter(|(_, definition)| !definition.is_empty())
-    {
-        sqlx::query(definition).execute(pool).await?;
-    }
+    drop(conn);
     // The bulk phase skipped the WAL (a crash there only loses the shadow
-    // tables); from here on they must be as durable as the live ones.
-    for table in projections
+    // tables); from here on they must be as durable as the live ones. SET
+    // LOGGED rewrites a table with its indexes, so the secondary indexes are
+    // built after it.
+    let logged = projections
         .iter()
         .flat_map(|projection| projection.tables())
-    {
-        sqlx::query(&format!("ALTER TABLE {table}{SHADOW} SET LOGGED"))
-            .execute(pool)
-            .await?;
-    }
+        .map(|table| format!("ALTER TABLE {table}{SHADOW} SET LOGGED"));
+    concurrently(pool, logged).await?;
+    let index_builds = indexes
+        .iter()
+        .filter(|(_, definition)| !definition.is_empty())
+        .map(|(_, definition)| definition.clone());
+    concurrently(pool, index_builds).await?;
     // Every event of a transaction below the horizon is applied: no such event
     // lies after (horizon - 1, their highest position) in commit order.
     let highest: Option<i64> =
@@ -360,7 +413,7 @@ pub async fn rebuild(
         let batch_keys = keys_for(keys, &batch).await?;
         for projection in projections {
             projection
-                .apply(&mut tx, SHADOW, &batch, &batch_keys)
+                .apply(&mut tx, SHADOW, &batch, &batch_keys, Rows::Existing)
                 .await?;
         }
         applied += batch.len() as u64;
@@ -383,6 +436,11 @@ pub async fn rebuild(
         .execute(&mut *tx)
         .await?;
     }
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(READ_MODELS_CHANNEL)
+        .bind(ALL_TENANTS)
+        .execute(&mut *tx)
+        .await?;
     for projection in projections {
         save_checkpoint(
             &mut tx,
@@ -396,6 +454,133 @@ pub async fn rebuild(
     tx.commit().await?;
     progress(applied, total.max(applied));
     Ok(applied)
+}
+
+/// Runs independent statements (index builds, table rewrites) on
+/// [`REBUILD_WRITERS`] connections at once.
+async fn concurrently(
+    pool: &PgPool,
+    statements: impl Iterator<Item = String>,
+) -> Result<(), sqlx::Error> {
+    use futures_util::{StreamExt, TryStreamExt};
+    futures_util::stream::iter(statements)
+        .map(|statement| async move { sqlx::query(&statement).execute(pool).await.map(|_| ()) })
+        .buffer_unordered(REBUILD_WRITERS)
+        .try_collect::<()>()
+        .await
+}
+
+/// Batches a rebuild writes at once: one reader decodes while the writers'
+/// transactions run, so the service's and the database's CPUs both work.
+const REBUILD_WRITERS: usize = 2;
+
+/// The bulk phase of a rebuild: every event below `horizon`, stream by
+/// stream, into the shadow tables. Batches hold whole streams only, so they
+/// are independent (`Rows::Fresh`) and written concurrently, each in its own
+/// transaction. `progress(applied)` is called as batches land.
+async fn bulk_load(
+    pool: &PgPool,
+    keys: &KeyStore,
+    projections: &[Projection],
+    horizon: u64,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, ProjectorError> {
+    let (batches, queue) = tokio::sync::mpsc::channel::<Vec<StoredEvent>>(REBUILD_WRITERS);
+    let queue = Arc::new(tokio::sync::Mutex::new(queue));
+    let (landed, mut landings) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let mut writers = tokio::task::JoinSet::new();
+    for _ in 0..REBUILD_WRITERS {
+        let (pool, keys, projections) = (pool.clone(), keys.clone(), projections.to_vec());
+        let (queue, landed) = (Arc::clone(&queue), landed.clone());
+        writers.spawn(async move {
+            loop {
+                let next = queue.lock().await.recv().await;
+                let Some(batch) = next else {
+                    return Ok::<(), ProjectorError>(());
+                };
+                let batch_keys = keys_for(&keys, &batch).await?;
+                let mut tx = pool.begin().await?;
+                for projection in &projections {
+                    projection
+                        .apply(&mut tx, SHADOW, &batch, &batch_keys, Rows::Fresh)
+                        .await?;
+                }
+                tx.commit().await?;
+                let _ = landed.send(batch.len() as u64);
+            }
+        });
+    }
+    drop(landed);
+    let mut applied: u64 = 0;
+    let mut report = |landings: &mut tokio::sync::mpsc::UnboundedReceiver<u64>| {
+        while let Ok(count) = landings.try_recv() {
+            applied += count;
+            progress(applied);
+        }
+    };
+    let mut reader = pool.acquire().await?;
+    let mut after = (String::new(), 0_i64);
+    // The last stream of a read may go on in the next one: it waits for it,
+    // so that each batch holds whole streams only.
+    let mut unfinished: Vec<StoredEvent> = Vec::new();
+    let mut read_result = Ok(());
+    loop {
+        let read = match source::read_streams_below(
+            &mut reader,
+            horizon,
+            (&after.0, after.1),
+            REBUILD_BATCH,
+        )
+        .await
+        {
+            Ok(read) => read,
+            Err(error) => {
+                read_result = Err(ProjectorError::from(error));
+                break;
+            }
+        };
+        let exhausted = i64::try_from(read.len()).unwrap_or(i64::MAX) < REBUILD_BATCH;
+        if let Some(last) = read.last() {
+            after = (last.customer_id.to_string(), last.sequence);
+        }
+        let mut batch = std::mem::take(&mut unfinished);
+        batch.extend(read);
+        if !exhausted {
+            if let Some(last_stream) = batch.last().map(|stored| stored.customer_id) {
+                let cut = batch.partition_point(|stored| stored.customer_id != last_stream);
+                unfinished = batch.split_off(cut);
+            }
+        }
+        // A failed send means every writer stopped: their error tells why.
+        if !batch.is_empty() && batches.send(batch).await.is_err() {
+            break;
+        }
+        report(&mut landings);
+        if exhausted {
+            break;
+        }
+    }
+    drop(batches);
+    drop(reader);
+    let mut first_error = read_result.err();
+    while let Some(finished) = writers.join_next().await {
+        let outcome = finished.unwrap_or_else(|error| {
+            Err(ProjectorError::Database(sqlx::Error::Protocol(format!(
+                "a rebuild writer stopped: {error}"
+            ))))
+        });
+        if let Err(error) = outcome {
+            first_error.get_or_insert(error);
+        }
+    }
+    while let Some(count) = landings.recv().await {
+        applied += count;
+        progress(applied);
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(applied),
+    }
 }
 
 /// Creates empty shadow tables shaped like the live ones, with only their

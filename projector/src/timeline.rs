@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use events::personal::{DataKey, ERASED};
 use events::CustomerEvent;
 
+use crate::copy::{copy_rows, CopyRow, CopyText};
 use crate::customers::insert_json;
+use crate::runner::Rows;
 use crate::source::StoredEvent;
 
 pub const TABLES: &[&str] = &["rm_timeline"];
@@ -27,6 +29,23 @@ struct TimelineRow {
     recorded_at: DateTime<Utc>,
     actor: String,
     details: Value,
+}
+
+impl CopyRow for TimelineRow {
+    const COLUMNS: &'static str =
+        "customer_id, sequence, tenant_id, position, kind, occurred_at, recorded_at, actor, details";
+
+    fn write(&self, line: &mut CopyText) {
+        line.plain(self.customer_id);
+        line.plain(self.sequence);
+        line.plain(self.tenant_id);
+        line.plain(self.position);
+        line.text(self.kind);
+        line.timestamp(self.occurred_at);
+        line.timestamp(self.recorded_at);
+        line.text(&self.actor);
+        line.text(&self.details.to_string());
+    }
 }
 
 /// The entry kind the timeline shows for an event.
@@ -61,6 +80,7 @@ pub async fn apply(
     suffix: &str,
     batch: &[StoredEvent],
     keys: &HashMap<Uuid, Option<DataKey>>,
+    existing_rows: Rows,
 ) -> Result<(), sqlx::Error> {
     let rows: Vec<TimelineRow> = batch
         .iter()
@@ -81,7 +101,11 @@ pub async fn apply(
             },
         })
         .collect();
-    insert_json(&mut *conn, &format!("rm_timeline{suffix}"), &rows, true).await?;
+    let table = format!("rm_timeline{suffix}");
+    match existing_rows {
+        Rows::Fresh => copy_rows(&mut *conn, &table, &rows).await?,
+        Rows::Existing => insert_json(&mut *conn, &table, &rows, true).await?,
+    }
     let forgotten: Vec<Uuid> = batch
         .iter()
         .filter(|stored| matches!(stored.event, CustomerEvent::CustomerForgotten(_)))

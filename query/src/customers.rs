@@ -317,23 +317,91 @@ pub struct CustomerDetail {
     profile: Profile,
 }
 
+/// A visible customer's row with what its profile needs, in one round trip.
 #[derive(sqlx::FromRow)]
-struct DetailExtras {
+struct CustomerFacts {
+    #[sqlx(flatten)]
+    summary: CustomerSummary,
     stage_entered_at: DateTime<Utc>,
     purchase_count: i32,
     total_amount: Decimal,
+    purchase_times: Vec<DateTime<Utc>>,
+    purchase_amounts: Vec<Decimal>,
+    purchase_categories: Vec<String>,
+    activity_times: Vec<DateTime<Utc>>,
+    activity_types: Vec<String>,
 }
 
-async fn visible_summary(
+impl CustomerFacts {
+    fn facts(&self) -> Facts {
+        Facts {
+            registered_at: self.summary.registered_at,
+            purchases: self
+                .purchase_times
+                .iter()
+                .zip(&self.purchase_amounts)
+                .zip(&self.purchase_categories)
+                .map(|((occurred_at, amount), category)| Purchase {
+                    occurred_at: *occurred_at,
+                    amount: *amount,
+                    category: category.clone(),
+                })
+                .collect(),
+            activities: self
+                .activity_times
+                .iter()
+                .zip(&self.activity_types)
+                .filter_map(|(occurred_at, kind)| {
+                    kind.parse::<ActivityType>()
+                        .ok()
+                        .map(|activity_type| Activity {
+                            occurred_at: *occurred_at,
+                            activity_type,
+                        })
+                })
+                .collect(),
+        }
+    }
+}
+
+/// 404 unless the caller may see the customer.
+async fn ensure_visible(pool: &PgPool, visibility: &Visibility, id: Uuid) -> Result<(), ApiError> {
+    let mut builder = QueryBuilder::<Postgres>::new("SELECT EXISTS (SELECT 1 FROM rm_customers");
+    push_visibility(&mut builder, visibility);
+    builder.push(" AND id = ").push_bind(id).push(")");
+    let visible: bool = builder
+        .build_query_scalar()
+        .fetch_one(pool)
+        .await
+        .map_err(db_error)?;
+    visible
+        .then_some(())
+        .ok_or_else(|| ApiError::NotFound("customer not found".into()))
+}
+
+async fn visible_customer(
     pool: &PgPool,
     visibility: &Visibility,
     id: Uuid,
-) -> Result<CustomerSummary, ApiError> {
+) -> Result<CustomerFacts, ApiError> {
     let mut builder = QueryBuilder::<Postgres>::new("SELECT ");
     builder
         .push(SUMMARY_COLUMNS)
         .push_bind(Utc::now())
-        .push(") AS lifecycle FROM rm_customers");
+        .push(
+            ") AS lifecycle, stage_entered_at, purchase_count, total_amount,
+             ARRAY(SELECT p.occurred_at FROM rm_purchases p WHERE p.customer_id = c.id ORDER BY p.sequence)
+                 AS purchase_times,
+             ARRAY(SELECT p.amount FROM rm_purchases p WHERE p.customer_id = c.id ORDER BY p.sequence)
+                 AS purchase_amounts,
+             ARRAY(SELECT p.category FROM rm_purchases p WHERE p.customer_id = c.id ORDER BY p.sequence)
+                 AS purchase_categories,
+             ARRAY(SELECT a.occurred_at FROM rm_activities a WHERE a.customer_id = c.id ORDER BY a.sequence)
+                 AS activity_times,
+             ARRAY(SELECT a.activity_type FROM rm_activities a WHERE a.customer_id = c.id ORDER BY a.sequence)
+                 AS activity_types
+             FROM rm_customers c",
+        );
     push_visibility(&mut builder, visibility);
     builder.push(" AND id = ").push_bind(id);
     builder
@@ -342,45 +410,6 @@ async fn visible_summary(
         .await
         .map_err(db_error)?
         .ok_or_else(|| ApiError::NotFound("customer not found".into()))
-}
-
-async fn facts(pool: &PgPool, id: Uuid, registered_at: DateTime<Utc>) -> Result<Facts, ApiError> {
-    let purchases: Vec<(DateTime<Utc>, Decimal, String)> = sqlx::query_as(
-        "SELECT occurred_at, amount, category FROM rm_purchases WHERE customer_id = $1 ORDER BY sequence",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await
-    .map_err(db_error)?;
-    let activities: Vec<(DateTime<Utc>, String)> = sqlx::query_as(
-        "SELECT occurred_at, activity_type FROM rm_activities WHERE customer_id = $1 ORDER BY sequence",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await
-    .map_err(db_error)?;
-    Ok(Facts {
-        registered_at,
-        purchases: purchases
-            .into_iter()
-            .map(|(occurred_at, amount, category)| Purchase {
-                occurred_at,
-                amount,
-                category,
-            })
-            .collect(),
-        activities: activities
-            .into_iter()
-            .filter_map(|(occurred_at, kind)| {
-                kind.parse::<ActivityType>()
-                    .ok()
-                    .map(|activity_type| Activity {
-                        occurred_at,
-                        activity_type,
-                    })
-            })
-            .collect(),
-    })
 }
 
 #[utoipa::path(
@@ -401,16 +430,9 @@ pub(crate) async fn get_customer(
     Query(params): Query<FreshnessParams>,
 ) -> Result<Response, ApiError> {
     let fresh = wait_for(&api.pool, &[Projection::Customers], params.min_position).await?;
-    let summary = visible_summary(&api.pool, &Visibility::from(&caller), id).await?;
-    let extras: DetailExtras = sqlx::query_as(
-        "SELECT stage_entered_at, purchase_count, total_amount FROM rm_customers WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_one(&api.pool)
-    .await
-    .map_err(db_error)?;
-    let facts = facts(&api.pool, id, summary.registered_at).await?;
-    let profile = profile::profile(&facts, Utc::now());
+    let customer = visible_customer(&api.pool, &Visibility::from(&caller), id).await?;
+    let profile = profile::profile(&customer.facts(), Utc::now());
+    let summary = customer.summary;
     let stage_name = summary
         .stage
         .parse::<Stage>()
@@ -419,9 +441,9 @@ pub(crate) async fn get_customer(
     let detail = CustomerDetail {
         summary,
         stage_name,
-        stage_entered_at: extras.stage_entered_at,
-        purchase_count: extras.purchase_count,
-        total_amount: extras.total_amount,
+        stage_entered_at: customer.stage_entered_at,
+        purchase_count: customer.purchase_count,
+        total_amount: customer.total_amount,
         profile,
     };
     Ok(mark(Json(detail).into_response(), fresh))
@@ -460,15 +482,14 @@ pub(crate) async fn get_profile(
         .transpose()?
         .unwrap_or_else(Utc::now);
     let fresh = wait_for(&api.pool, &[Projection::Customers], params.min_position).await?;
-    let summary = visible_summary(&api.pool, &Visibility::from(&caller), id).await?;
-    if as_of < summary.registered_at {
+    let customer = visible_customer(&api.pool, &Visibility::from(&caller), id).await?;
+    if as_of < customer.summary.registered_at {
         return Err(ApiError::NotFound(
             "the customer was not registered yet at as_of".into(),
         ));
     }
-    let facts = facts(&api.pool, id, summary.registered_at).await?;
     Ok(mark(
-        Json(profile::profile(&facts, as_of)).into_response(),
+        Json(profile::profile(&customer.facts(), as_of)).into_response(),
         fresh,
     ))
 }
@@ -527,7 +548,7 @@ pub(crate) async fn get_timeline(
     )
     .await?;
     let limit = page_size(params.limit)?;
-    visible_summary(&api.pool, &Visibility::from(&caller), id).await?;
+    ensure_visible(&api.pool, &Visibility::from(&caller), id).await?;
     let before: i64 = match &params.cursor {
         Some(raw) => cursor::decode(raw)?,
         None => i64::MAX,

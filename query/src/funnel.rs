@@ -101,20 +101,14 @@ pub struct Funnel {
     totals: FunnelTotals,
 }
 
-/// The customers a funnel or segment counts: visible, not archived, filtered.
-fn scope<'a>(
-    visibility: &Visibility,
-    owner_id: Option<&str>,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-) -> QueryBuilder<'a, Postgres> {
-    // Only the columns the funnel and segments read: the search columns are wide.
+/// The customers a segment counts: visible, not archived, filtered.
+fn scope<'a>(visibility: &Visibility) -> QueryBuilder<'a, Postgres> {
+    // Only the columns segments read: the search columns are wide.
     let mut builder = QueryBuilder::new(
-        "WITH scope AS (SELECT id, stage, deal_value, probability, furthest_rank, stay_micros,
-                stay_counts, purchase_count, total_amount, last_purchase_at, last_contact_at
+        "WITH scope AS (SELECT purchase_count, total_amount, last_purchase_at, last_contact_at
            FROM rm_customers",
     );
-    push_filters(&mut builder, visibility, owner_id, from, to);
+    push_filters(&mut builder, visibility, None, None, None);
     builder.push(") ");
     builder
 }
@@ -187,17 +181,41 @@ pub(crate) async fn get_funnel(
     let visibility = Visibility::from(&caller);
     let owner = params.owner_id.as_deref();
 
-    // One pass over the customers: sums per (stage, furthest rank) give both
-    // the stage figures and the reach; completed stays are summed per customer.
-    let mut builder = scope(&visibility, owner, from, to);
+    // Sums per (stage, furthest rank) give both the stage figures and the
+    // reach. Without a period they come from the totals the projection keeps
+    // per owner; a period needs each customer's registration time, so then
+    // one pass over the customers.
+    let mut builder = QueryBuilder::<Postgres>::new("WITH groups AS (");
+    if from.is_none() && to.is_none() {
+        builder
+            .push(
+                "SELECT stage, furthest_rank, customers, total_value, weighted_value,
+                        stay_micros, stay_counts
+                   FROM rm_funnel_totals WHERE tenant_id = ",
+            )
+            .push_bind(visibility.tenant_id);
+        for owner in [visibility.owner_id.as_deref(), owner]
+            .into_iter()
+            .flatten()
+        {
+            builder.push(" AND owner_id = ").push_bind(owner.to_owned());
+        }
+    } else {
+        builder.push(
+            "SELECT stage, furthest_rank, 1 AS customers, deal_value AS total_value,
+                    deal_value * probability AS weighted_value, stay_micros, stay_counts
+               FROM rm_customers",
+        );
+        push_filters(&mut builder, &visibility, owner, from, to);
+    }
     builder.push(
-        "SELECT stage, furthest_rank, count(*)::bigint,
-                coalesce(sum(deal_value), 0), coalesce(sum(deal_value * probability), 0),
-                ARRAY[sum(stay_micros[1]), sum(stay_micros[2]), sum(stay_micros[3]),
-                      sum(stay_micros[4]), sum(stay_micros[5]), sum(stay_micros[6])]::bigint[],
-                ARRAY[sum(stay_counts[1]), sum(stay_counts[2]), sum(stay_counts[3]),
-                      sum(stay_counts[4]), sum(stay_counts[5]), sum(stay_counts[6])]::bigint[]
-           FROM scope GROUP BY stage, furthest_rank",
+        ") SELECT stage, furthest_rank, sum(customers)::bigint,
+                  coalesce(sum(total_value), 0), coalesce(sum(weighted_value), 0),
+                  ARRAY[sum(stay_micros[1]), sum(stay_micros[2]), sum(stay_micros[3]),
+                        sum(stay_micros[4]), sum(stay_micros[5]), sum(stay_micros[6])]::bigint[],
+                  ARRAY[sum(stay_counts[1]), sum(stay_counts[2]), sum(stay_counts[3]),
+                        sum(stay_counts[4]), sum(stay_counts[5]), sum(stay_counts[6])]::bigint[]
+             FROM groups GROUP BY stage, furthest_rank",
     );
     type Group = (String, i16, i64, Decimal, Decimal, Vec<i64>, Vec<i64>);
     let rows: Vec<Group> = builder
@@ -359,7 +377,7 @@ pub(crate) async fn get_segments(
         .transpose()?;
     let fresh = wait_for(&api.pool, &[Projection::Customers], params.min_position).await?;
     let as_of = Utc::now();
-    let mut builder = scope(&Visibility::from(&caller), None, None, None);
+    let mut builder = scope(&Visibility::from(&caller));
     builder
         .push("SELECT crm_lifecycle(purchase_count, total_amount, last_purchase_at, last_contact_at, ")
         .push_bind(as_of)

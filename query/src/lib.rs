@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+mod cache;
 mod cursor;
 mod customers;
 mod freshness;
@@ -17,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use web::{Caller, JwtKeys};
 
+pub use cache::{CacheSettings, ReadCache, CACHE_HEADER};
 pub use freshness::STALE_HEADER;
 
 /// What the query routes need.
@@ -26,6 +28,9 @@ pub struct QueryApi {
     pub keys: JwtKeys,
     /// Customers' data keys, to show auditors personal fields (or that they were erased).
     pub data_keys: KeyStore,
+    /// Answers of the mini-program's routes (list, detail, timeline, profile,
+    /// funnel, segments); audit and stream answers are never kept.
+    pub cache: ReadCache,
 }
 
 impl FromRef<QueryApi> for JwtKeys {
@@ -34,18 +39,25 @@ impl FromRef<QueryApi> for JwtKeys {
     }
 }
 
-pub fn router() -> OpenApiRouter<QueryApi> {
-    OpenApiRouter::new()
+pub fn router(api: QueryApi) -> OpenApiRouter {
+    let cached = OpenApiRouter::new()
         .routes(routes!(customers::list_customers))
         .routes(routes!(customers::get_customer))
         .routes(routes!(customers::get_timeline))
         .routes(routes!(customers::get_profile))
         .routes(routes!(funnel::get_funnel))
         .routes(routes!(funnel::get_segments))
+        .route_layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            cache::serve_cached,
+        ));
+    OpenApiRouter::new()
+        .merge(cached)
         .routes(routes!(audit::history))
         .routes(routes!(audit::state))
         .routes(routes!(audit::verify))
         .routes(routes!(stream::get_events))
+        .with_state(api)
 }
 
 /// Database failures: an exhausted pool (overload) is a 503 the client may

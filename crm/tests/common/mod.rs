@@ -101,6 +101,21 @@ impl TestApp {
         app
     }
 
+    /// An app with the read cache on (time to live `ttl`), listening for the
+    /// projector's change notices until the returned sender says stop.
+    pub fn with_cache(pool: PgPool, ttl: Duration) -> (Self, tokio::sync::watch::Sender<bool>) {
+        let mut app = Self::new(pool.clone());
+        let mut state = AppState::new(pool.clone(), app.keys.clone(), app.data_keys.clone());
+        state.cache = query::ReadCache::new(query::CacheSettings {
+            time_to_live: ttl,
+            max_bytes: 1 << 20,
+        });
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(state.cache.clone().listen(pool, stopped));
+        app.router = router(state);
+        (app, stop)
+    }
+
     pub fn token(&self, role: Role, user: &str) -> String {
         self.keys
             .issue(self.tenant, user, role, Duration::from_secs(600))
@@ -206,7 +221,8 @@ pub async fn varied_history(app: &TestApp) -> Vec<Uuid> {
             (
                 Method::PATCH,
                 base.clone(),
-                json!({"company": format!("公司{index}"), "phone": "13800138000"}),
+                // Backslashes, quotes and braces: what COPY and array literals escape.
+                json!({"company": format!("公司{index} \\ \"引号\" {{括号}}"), "phone": "13800138000"}),
             ),
             (
                 Method::PUT,
@@ -216,7 +232,7 @@ pub async fn varied_history(app: &TestApp) -> Vec<Uuid> {
             (
                 Method::POST,
                 format!("{base}/activities"),
-                json!({"type": "call", "subject": "回访"}),
+                json!({"type": "call", "subject": "回访 C:\\temp \"说明\""}),
             ),
             (
                 Method::POST,
@@ -227,6 +243,11 @@ pub async fn varied_history(app: &TestApp) -> Vec<Uuid> {
                 Method::POST,
                 format!("{base}/tags"),
                 json!({"tag": "重点客户"}),
+            ),
+            (
+                Method::POST,
+                format!("{base}/tags"),
+                json!({"tag": "a\"b\\c{d},e"}),
             ),
             (
                 Method::PUT,
@@ -271,6 +292,10 @@ pub async fn dump(pool: &PgPool) -> Value {
         ("rm_activities", "customer_id, sequence"),
         ("rm_stage_stays", "customer_id, sequence"),
         ("rm_timeline", "customer_id, sequence"),
+        (
+            "rm_funnel_totals",
+            "tenant_id, owner_id, stage, furthest_rank",
+        ),
     ] {
         let rows: Value = sqlx::query_scalar::<_, Value>(&format!(
             "SELECT coalesce(json_agg(t ORDER BY {order}), '[]'::json) FROM {table} t"

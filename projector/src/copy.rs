@@ -1,0 +1,194 @@
+//! Rows for `COPY … FROM STDIN` in PostgreSQL's text format: a rebuild's bulk
+//! phase writes its rows this way, which costs the server a fraction of
+//! parsing the same rows out of a JSON document.
+
+use std::fmt::{Display, Write};
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+/// A row type that knows its columns and writes itself as one COPY line.
+pub(crate) trait CopyRow {
+    /// The columns, in the order [`CopyRow::write`] writes them.
+    const COLUMNS: &'static str;
+    fn write(&self, line: &mut CopyText);
+}
+
+/// COPY text: fields separated by tabs, rows by newlines, `\N` for NULL.
+#[derive(Default)]
+pub(crate) struct CopyText {
+    buffer: String,
+    row_started: bool,
+}
+
+impl CopyText {
+    fn separate(&mut self) {
+        if self.row_started {
+            self.buffer.push('\t');
+        }
+        self.row_started = true;
+    }
+
+    /// Appends `value` with COPY's escapes (backslash, tab, newline, return).
+    fn escaped(&mut self, value: &str) {
+        for character in value.chars() {
+            match character {
+                '\\' => self.buffer.push_str("\\\\"),
+                '\t' => self.buffer.push_str("\\t"),
+                '\n' => self.buffer.push_str("\\n"),
+                '\r' => self.buffer.push_str("\\r"),
+                other => self.buffer.push(other),
+            }
+        }
+    }
+
+    pub fn null(&mut self) {
+        self.separate();
+        self.buffer.push_str("\\N");
+    }
+
+    pub fn text(&mut self, value: &str) {
+        self.separate();
+        self.escaped(value);
+    }
+
+    pub fn optional_text(&mut self, value: Option<&str>) {
+        match value {
+            Some(value) => self.text(value),
+            None => self.null(),
+        }
+    }
+
+    /// A value whose text form needs no escaping: numbers, UUIDs, decimals.
+    pub fn plain(&mut self, value: impl Display) {
+        self.separate();
+        // Writing to a String cannot fail.
+        let _ = write!(self.buffer, "{value}");
+    }
+
+    pub fn boolean(&mut self, value: bool) {
+        self.plain(if value { 't' } else { 'f' });
+    }
+
+    pub fn timestamp(&mut self, value: DateTime<Utc>) {
+        self.plain(value.format("%Y-%m-%d %H:%M:%S%.6f+00"));
+    }
+
+    pub fn optional_timestamp(&mut self, value: Option<DateTime<Utc>>) {
+        match value {
+            Some(value) => self.timestamp(value),
+            None => self.null(),
+        }
+    }
+
+    /// A `text[]` literal: every element quoted, `"` and `\` escaped inside.
+    pub fn text_array(&mut self, values: &[String]) {
+        let mut literal = String::from("{");
+        for (index, value) in values.iter().enumerate() {
+            if index > 0 {
+                literal.push(',');
+            }
+            literal.push('"');
+            for character in value.chars() {
+                if matches!(character, '"' | '\\') {
+                    literal.push('\\');
+                }
+                literal.push(character);
+            }
+            literal.push('"');
+        }
+        literal.push('}');
+        self.text(&literal);
+    }
+
+    /// An integer array literal.
+    pub fn integer_array<T: Display>(&mut self, values: &[T]) {
+        self.separate();
+        self.buffer.push('{');
+        for (index, value) in values.iter().enumerate() {
+            if index > 0 {
+                self.buffer.push(',');
+            }
+            let _ = write!(self.buffer, "{value}");
+        }
+        self.buffer.push('}');
+    }
+
+    fn end_row(&mut self) {
+        self.buffer.push('\n');
+        self.row_started = false;
+    }
+}
+
+/// Writes `rows` into `table` with one COPY.
+pub(crate) async fn copy_rows<'a, T: CopyRow + 'a>(
+    conn: &mut PgConnection,
+    table: &str,
+    rows: impl IntoIterator<Item = &'a T>,
+) -> Result<(), sqlx::Error> {
+    let mut text = CopyText::default();
+    for row in rows {
+        row.write(&mut text);
+        text.end_row();
+    }
+    if text.buffer.is_empty() {
+        return Ok(());
+    }
+    let mut copy = conn
+        .copy_in_raw(&format!("COPY {table} ({}) FROM STDIN", T::COLUMNS))
+        .await?;
+    copy.send(text.buffer.into_bytes()).await?;
+    copy.finish().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(write: impl FnOnce(&mut CopyText)) -> String {
+        let mut text = CopyText::default();
+        write(&mut text);
+        text.end_row();
+        text.buffer
+    }
+
+    #[test]
+    fn text_escapes_what_copy_treats_specially() {
+        assert_eq!(line(|t| t.text("a\tb\nc\rd\\e")), "a\\tb\\nc\\rd\\\\e\n");
+    }
+
+    #[test]
+    fn null_and_fields_are_tab_separated() {
+        assert_eq!(
+            line(|t| {
+                t.plain(7);
+                t.optional_text(None);
+                t.boolean(true);
+            }),
+            "7\t\\N\tt\n"
+        );
+    }
+
+    #[test]
+    fn array_elements_are_quoted_and_escaped_twice() {
+        // Array quoting first (\" and \\), then COPY's backslash escaping.
+        assert_eq!(
+            line(|t| t.text_array(&["重点".to_owned(), "a\"b\\c".to_owned()])),
+            "{\"重点\",\"a\\\\\"b\\\\\\\\c\"}\n"
+        );
+        assert_eq!(line(|t| t.text_array(&[])), "{}\n");
+        assert_eq!(line(|t| t.integer_array(&[1_i64, -2])), "{1,-2}\n");
+    }
+
+    #[test]
+    fn timestamps_keep_microseconds_in_utc() {
+        let instant = DateTime::parse_from_rfc3339("2026-11-25T09:30:00.123456+08:00")
+            .expect("instant")
+            .with_timezone(&Utc);
+        assert_eq!(
+            line(|t| t.timestamp(instant)),
+            "2026-11-25 01:30:00.123456+00\n"
+        );
+    }
+}

@@ -1,0 +1,320 @@
+//! Answers of the mini-program's read routes, kept for a moment and dropped as
+//! soon as a projection commits a change to the caller's tenant.
+//!
+//! The projector sends the tenants a batch touched on
+//! [`READ_MODELS_CHANNEL`] inside its batch transaction, so the notice arrives
+//! after the change is visible; every service instance listens and forgets
+//! those tenants' answers. An answer is thus never older than the read model
+//! it came from plus the notice's delivery (milliseconds, like projection lag
+//! itself), and never older than the time to live, which bounds what changes
+//! with time alone (lifecycles and profiles "as of now"). `?min_position=`
+//! (read your writes) always goes to the database. While the listener is not
+//! connected nothing is served from or kept in the cache.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use projector::runner::{ALL_TENANTS, READ_MODELS_CHANNEL};
+use web::Caller;
+
+use crate::{QueryApi, Visibility, STALE_HEADER};
+
+/// `hit` or `miss` on answers of the cached routes.
+pub const CACHE_HEADER: &str = "x-cache";
+/// Answers larger than this are not kept.
+const MAX_ENTRY_BYTES: usize = 1 << 20;
+
+/// How long answers are kept and how much memory they may take.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheSettings {
+    pub time_to_live: Duration,
+    pub max_bytes: usize,
+}
+
+/// The cache of read answers; [`ReadCache::disabled`] keeps nothing.
+#[derive(Clone, Default)]
+pub struct ReadCache(Option<Arc<Inner>>);
+
+struct Inner {
+    settings: CacheSettings,
+    state: Mutex<CacheState>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    /// False until the listener is connected, and again while it reconnects:
+    /// notices sent meanwhile are lost, so nothing may be served.
+    listening: bool,
+    tenants: HashMap<Uuid, TenantAnswers>,
+    bytes: usize,
+}
+
+#[derive(Default)]
+struct TenantAnswers {
+    /// Raised at every change notice for the tenant: an answer computed
+    /// before the raise is not kept.
+    generation: u64,
+    answers: HashMap<String, Answer>,
+}
+
+#[derive(Clone)]
+struct Answer {
+    stored_at: Instant,
+    content_type: Option<HeaderValue>,
+    body: Bytes,
+}
+
+impl ReadCache {
+    pub fn disabled() -> Self {
+        Self(None)
+    }
+
+    /// A cache that serves nothing until [`ReadCache::listen`] has connected.
+    pub fn new(settings: CacheSettings) -> Self {
+        if settings.time_to_live.is_zero() || settings.max_bytes == 0 {
+            return Self::disabled();
+        }
+        Self(Some(Arc::new(Inner {
+            settings,
+            state: Mutex::new(CacheState::default()),
+        })))
+    }
+
+    /// Listens for the projector's change notices until `shutdown` turns true,
+    /// reconnecting after failures; does nothing for a disabled cache.
+    pub async fn listen(self, pool: PgPool, mut shutdown: watch::Receiver<bool>) {
+        let Some(inner) = self.0 else { return };
+        while !*shutdown.borrow() {
+            let mut listener = match connect(&pool).await {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::warn!(%error, "read cache: cannot listen for changes; not caching");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        _ = shutdown.changed() => break,
+                    }
+                }
+            };
+            inner.reset(true);
+            loop {
+                tokio::select! {
+                    notice = listener.try_recv() => match notice {
+                        Ok(Some(notice)) => inner.forget(notice.payload()),
+                        Ok(None) => {
+                            tracing::warn!("read cache: change listener lost its connection; not caching");
+                            break;
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "read cache: change listener failed; not caching");
+                            break;
+                        }
+                    },
+                    _ = shutdown.changed() => break,
+                }
+            }
+            inner.reset(false);
+        }
+    }
+
+    fn inner(&self) -> Option<&Inner> {
+        self.0.as_deref()
+    }
+}
+
+async fn connect(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.ignore_pool_close_event(true);
+    listener.listen(READ_MODELS_CHANNEL).await?;
+    Ok(listener)
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, CacheState> {
+        // A panic while holding the lock leaves plain data behind: go on with it.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Forgets everything; caches from now on only when `listening`.
+    fn reset(&self, listening: bool) {
+        let mut state = self.lock();
+        for answers in state.tenants.values_mut() {
+            answers.generation += 1;
+            answers.answers.clear();
+        }
+        state.bytes = 0;
+        state.listening = listening;
+    }
+
+    /// Handles a change notice: tenant ids separated by commas, or everything.
+    fn forget(&self, payload: &str) {
+        if payload == ALL_TENANTS {
+            self.reset(true);
+            return;
+        }
+        let mut state = self.lock();
+        for tenant in payload.split(',') {
+            let Ok(tenant) = Uuid::parse_str(tenant) else {
+                drop(state);
+                tracing::warn!(
+                    payload,
+                    "read cache: unreadable change notice; forgetting everything"
+                );
+                self.reset(true);
+                return;
+            };
+            let answers = state.tenants.entry(tenant).or_default();
+            answers.generation += 1;
+            let freed: usize = answers.answers.drain().map(|(_, a)| a.body.len()).sum();
+            state.bytes -= freed;
+        }
+    }
+
+    fn get(&self, tenant: Uuid, key: &str) -> Option<Answer> {
+        let state = self.lock();
+        if !state.listening {
+            return None;
+        }
+        let answer = state.tenants.get(&tenant)?.answers.get(key)?;
+        (answer.stored_at.elapsed() < self.settings.time_to_live).then(|| answer.clone())
+    }
+
+    /// The tenant's generation before its answer is computed.
+    fn generation(&self, tenant: Uuid) -> Option<u64> {
+        let state = self.lock();
+        state
+            .listening
+            .then(|| state.tenants.get(&tenant).map_or(0, |t| t.generation))
+    }
+
+    fn put(&self, tenant: Uuid, generation: u64, key: String, answer: Answer) {
+        let mut state = self.lock();
+        if !state.listening || answer.body.len() > MAX_ENTRY_BYTES {
+            return;
+        }
+        if state.bytes + answer.body.len() > self.settings.max_bytes {
+            self.drop_expired(&mut state);
+            if state.bytes + answer.body.len() > self.settings.max_bytes {
+                return;
+            }
+        }
+        let size = answer.body.len();
+        let answers = state.tenants.entry(tenant).or_default();
+        if answers.generation != generation {
+            return;
+        }
+        let replaced = answers
+            .answers
+            .insert(key, answer)
+            .map_or(0, |old| old.body.len());
+        state.bytes = state.bytes + size - replaced;
+    }
+
+    fn drop_expired(&self, state: &mut CacheState) {
+        let ttl = self.settings.time_to_live;
+        let mut freed = 0;
+        for answers in state.tenants.values_mut() {
+            answers.answers.retain(|_, answer| {
+                let keep = answer.stored_at.elapsed() < ttl;
+                if !keep {
+                    freed += answer.body.len();
+                }
+                keep
+            });
+        }
+        state
+            .tenants
+            .retain(|_, answers| !answers.answers.is_empty() || answers.generation > 0);
+        state.bytes -= freed;
+    }
+}
+
+/// Middleware of the cached routes: serves a kept answer, or runs the route
+/// and keeps a fresh 200.
+pub(crate) async fn serve_cached(
+    State(api): State<QueryApi>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(cache) = api.cache.inner() else {
+        return next.run(request).await;
+    };
+    let read_your_writes = request
+        .uri()
+        .query()
+        .is_some_and(|query| query.contains("min_position"));
+    if request.method() != Method::GET || read_your_writes {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    // Without a valid token the route itself answers (401).
+    let Ok(caller) = Caller::from_request_parts(&mut parts, &api).await else {
+        return next.run(Request::from_parts(parts, body)).await;
+    };
+    let visibility = Visibility::from(&caller);
+    let key = format!(
+        "{}|{}|{}",
+        caller.role.as_str(),
+        visibility.owner_id.as_deref().unwrap_or(""),
+        parts.uri
+    );
+    if let Some(answer) = cache.get(caller.tenant_id, &key) {
+        return answer.into_response("hit");
+    }
+    let generation = cache.generation(caller.tenant_id);
+    let response = next.run(Request::from_parts(parts, body)).await;
+    let Some(generation) = generation else {
+        return response;
+    };
+    if response.status() != StatusCode::OK || response.headers().contains_key(STALE_HEADER) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(%error, "read cache: could not read an answer's body");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    cache.put(
+        caller.tenant_id,
+        generation,
+        key,
+        Answer {
+            stored_at: Instant::now(),
+            content_type: parts.headers.get(CONTENT_TYPE).cloned(),
+            body: body.clone(),
+        },
+    );
+    parts
+        .headers
+        .insert(CACHE_HEADER, HeaderValue::from_static("miss"));
+    Response::from_parts(parts, Body::from(body))
+}
+
+impl Answer {
+    fn into_response(self, outcome: &'static str) -> Response {
+        let mut response = Response::new(Body::from(self.body));
+        if let Some(content_type) = self.content_type {
+            response.headers_mut().insert(CONTENT_TYPE, content_type);
+        }
+        response
+            .headers_mut()
+            .insert(CACHE_HEADER, HeaderValue::from_static(outcome));
+        response
+    }
+}
