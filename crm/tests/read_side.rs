@@ -974,3 +974,121 @@ async fn commit_order_is_numeric_across_a_digit_boundary_of_transaction_ids(pool
         .expect("read");
     assert_eq!(first[0].checkpoint.tx, boundary - 1);
 }
+
+/// Purchases and activities of a customer as the projection stored them.
+async fn stored_facts(pool: &PgPool, id: Uuid) -> projector::profile::Facts {
+    let registered_at: DateTime<Utc> =
+        sqlx::query_scalar("SELECT registered_at FROM rm_customers WHERE id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .expect("registered_at");
+    let purchases: Vec<(DateTime<Utc>, Decimal, String)> = sqlx::query_as(
+        "SELECT occurred_at, amount, category FROM rm_purchases WHERE customer_id = $1 ORDER BY sequence",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await
+    .expect("purchases");
+    let activities: Vec<(DateTime<Utc>, String)> = sqlx::query_as(
+        "SELECT occurred_at, activity_type FROM rm_activities WHERE customer_id = $1 ORDER BY sequence",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await
+    .expect("activities");
+    projector::profile::Facts {
+        registered_at,
+        purchases: purchases
+            .into_iter()
+            .map(
+                |(occurred_at, amount, category)| projector::profile::Purchase {
+                    occurred_at,
+                    amount,
+                    category,
+                },
+            )
+            .collect(),
+        activities: activities
+            .into_iter()
+            .map(|(occurred_at, kind)| projector::profile::Activity {
+                occurred_at,
+                activity_type: kind.parse().expect("activity type"),
+            })
+            .collect(),
+    }
+}
+
+#[sqlx::test(migrations = "../schema")]
+async fn the_profile_from_the_row_equals_the_profile_from_the_histories(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let boss = app.manager();
+    let mut ids = common::varied_history(&app).await;
+    // More than three categories with ties on one customer, every activity
+    // kind on another, nothing at all on a third.
+    for (amount, category) in [
+        (100, "硬件"),
+        (200, "软件订阅"),
+        (300, "服务"),
+        (400, "硬件"),
+        (500, "培训"),
+        (600, "服务"),
+    ] {
+        app.call(
+            Method::POST,
+            &format!("/v1/customers/{}/purchases", ids[0]),
+            &boss,
+            json!({"amount": amount, "category": category}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    }
+    for kind in ["visit", "email", "meeting", "call", "email"] {
+        app.call(
+            Method::POST,
+            &format!("/v1/customers/{}/activities", ids[1]),
+            &boss,
+            json!({"type": kind}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    }
+    ids.push(app.register(&boss, "新客户").await);
+    project(&pool).await;
+
+    for id in ids {
+        let detail = app
+            .call(Method::GET, &format!("/v1/customers/{id}"), &boss, Value::Null)
+            .await
+            .expect(StatusCode::OK)
+            .body;
+        let as_of: DateTime<Utc> = detail["profile"]["as_of"]
+            .as_str()
+            .and_then(|text| text.parse().ok())
+            .expect("as_of");
+        let facts = stored_facts(&pool, id).await;
+        let expected = serde_json::to_value(projector::profile::profile(&facts, as_of))
+            .expect("profile json");
+        assert_eq!(detail["profile"], expected, "customer {id}");
+        assert_eq!(detail["purchase_count"], expected["purchase_count"]);
+
+        // Before the last fact the route reads the histories.
+        let before = facts.registered_at;
+        let past = app
+            .call(
+                Method::GET,
+                &format!(
+                    "/v1/customers/{id}/profile?as_of={}",
+                    before.to_rfc3339().replace('+', "%2B")
+                ),
+                &boss,
+                Value::Null,
+            )
+            .await
+            .expect(StatusCode::OK)
+            .body;
+        let expected_past = serde_json::to_value(projector::profile::profile(&facts, before))
+            .expect("profile json");
+        assert_eq!(past, expected_past, "customer {id} at registration");
+    }
+}

@@ -83,6 +83,11 @@ pub struct CustomerRow {
     /// Completed stays per stage (index: [`stay_index`]), summed.
     pub stay_micros: Vec<i64>,
     pub stay_counts: Vec<i32>,
+    /// Purchase categories in first-seen order, and how often each was bought.
+    pub purchase_categories: Vec<String>,
+    pub purchase_category_counts: Vec<i32>,
+    /// Activity kinds logged, each once, in first-seen order.
+    pub activity_types: Vec<String>,
     pub version: i64,
     pub last_position: i64,
 }
@@ -125,7 +130,8 @@ impl CopyRow for CustomerRow {
         source, owner_id, stage, deal_value, probability, tags, archived, registered_at, \
         stage_entered_at, furthest_rank, last_activity_at, last_contact_at, purchase_count, \
         total_amount, first_purchase_at, last_purchase_at, search_bigrams, search_text, \
-        stay_micros, stay_counts, version, last_position";
+        stay_micros, stay_counts, purchase_categories, purchase_category_counts, activity_types, \
+        version, last_position";
 
     fn write(&self, line: &mut CopyText) {
         line.plain(self.id);
@@ -156,6 +162,9 @@ impl CopyRow for CustomerRow {
         line.text(&self.search_text);
         line.integer_array(&self.stay_micros);
         line.integer_array(&self.stay_counts);
+        line.text_array(&self.purchase_categories);
+        line.integer_array(&self.purchase_category_counts);
+        line.text_array(&self.activity_types);
         line.plain(self.version);
         line.plain(self.last_position);
     }
@@ -272,6 +281,9 @@ impl CustomerRow {
             search_text: String::new(),
             stay_micros: vec![0; Stage::ALL.len()],
             stay_counts: vec![0; Stage::ALL.len()],
+            purchase_categories: Vec::new(),
+            purchase_category_counts: Vec::new(),
+            activity_types: Vec::new(),
             version: stored.sequence,
             last_position: stored.checkpoint.position,
         };
@@ -371,14 +383,18 @@ impl Changes {
             CustomerEvent::ActivityLogged(activity) => {
                 row.last_activity_at = row.last_activity_at.max(Some(activity.occurred_at));
                 row.last_contact_at = row.last_contact_at.max(activity.occurred_at);
+                let activity_type = serde_json::to_value(activity.activity_type)
+                    .ok()
+                    .and_then(|value| value.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                if !row.activity_types.contains(&activity_type) {
+                    row.activity_types.push(activity_type.clone());
+                }
                 self.activities.push(ActivityRow {
                     customer_id: id,
                     sequence: stored.sequence,
                     tenant_id: row.tenant_id,
-                    activity_type: serde_json::to_value(activity.activity_type)
-                        .ok()
-                        .and_then(|value| value.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                    activity_type,
                     subject: text(&activity.subject),
                     occurred_at: activity.occurred_at,
                 });
@@ -392,6 +408,19 @@ impl Changes {
                     }));
                 row.last_purchase_at = row.last_purchase_at.max(Some(purchase.occurred_at));
                 row.last_contact_at = row.last_contact_at.max(purchase.occurred_at);
+                let category = purchase.category.to_string();
+                match row
+                    .purchase_categories
+                    .iter()
+                    .position(|seen| *seen == category)
+                    .and_then(|index| row.purchase_category_counts.get_mut(index))
+                {
+                    Some(count) => *count += 1,
+                    None => {
+                        row.purchase_categories.push(category);
+                        row.purchase_category_counts.push(1);
+                    }
+                }
                 self.purchases.push(PurchaseRow {
                     customer_id: id,
                     sequence: stored.sequence,

@@ -171,35 +171,92 @@ pub fn lifecycle(purchase_count: usize, rfm: Rfm, days_since_last_contact: Decim
     }
 }
 
+/// What the formulas read of a customer's facts up to an instant: totals,
+/// instants, purchase categories and activity kinds. The `customers`
+/// projection keeps the same on each row, so the profile "as of now" needs
+/// no history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub registered_at: DateTime<Utc>,
+    pub purchase_count: usize,
+    pub total_amount: Decimal,
+    pub first_purchase_at: Option<DateTime<Utc>>,
+    pub last_purchase_at: Option<DateTime<Utc>>,
+    /// Latest of registration, activities and purchases.
+    pub last_contact_at: DateTime<Utc>,
+    /// Purchase categories in first-seen order, with their counts.
+    pub categories: Vec<(String, usize)>,
+    /// Activity kinds logged, each once.
+    pub activity_types: Vec<ActivityType>,
+}
+
+impl Facts {
+    /// The summary of the facts known at `as_of` (later facts are ignored).
+    pub fn summary_at(&self, as_of: DateTime<Utc>) -> Summary {
+        let purchases: Vec<&Purchase> = self
+            .purchases
+            .iter()
+            .filter(|purchase| purchase.occurred_at <= as_of)
+            .collect();
+        let activities: Vec<&Activity> = self
+            .activities
+            .iter()
+            .filter(|activity| activity.occurred_at <= as_of)
+            .collect();
+        let last_purchase_at = purchases.iter().map(|purchase| purchase.occurred_at).max();
+        let mut categories: Vec<(String, usize)> = Vec::new();
+        for purchase in &purchases {
+            match categories
+                .iter_mut()
+                .find(|(category, _)| *category == purchase.category)
+            {
+                Some((_, count)) => *count += 1,
+                None => categories.push((purchase.category.clone(), 1)),
+            }
+        }
+        let mut activity_types = Vec::new();
+        for activity in &activities {
+            if !activity_types.contains(&activity.activity_type) {
+                activity_types.push(activity.activity_type);
+            }
+        }
+        Summary {
+            registered_at: self.registered_at,
+            purchase_count: purchases.len(),
+            total_amount: purchases.iter().map(|purchase| purchase.amount).sum(),
+            first_purchase_at: purchases.iter().map(|purchase| purchase.occurred_at).min(),
+            last_purchase_at,
+            last_contact_at: activities
+                .iter()
+                .map(|activity| activity.occurred_at)
+                .chain(last_purchase_at)
+                .chain([self.registered_at])
+                .max()
+                .unwrap_or(self.registered_at),
+            categories,
+            activity_types,
+        }
+    }
+}
+
 /// Computes the profile from the facts known at `as_of` (later facts are ignored).
 pub fn profile(facts: &Facts, as_of: DateTime<Utc>) -> Profile {
-    let purchases: Vec<&Purchase> = facts
-        .purchases
-        .iter()
-        .filter(|purchase| purchase.occurred_at <= as_of)
-        .collect();
-    let activities: Vec<&Activity> = facts
-        .activities
-        .iter()
-        .filter(|activity| activity.occurred_at <= as_of)
-        .collect();
-    let total_amount: Decimal = purchases.iter().map(|purchase| purchase.amount).sum();
-    let last_purchase_at = purchases.iter().map(|purchase| purchase.occurred_at).max();
-    let first_purchase_at = purchases.iter().map(|purchase| purchase.occurred_at).min();
-    let last_contact_at = activities
-        .iter()
-        .map(|activity| activity.occurred_at)
-        .chain(last_purchase_at)
-        .chain([facts.registered_at])
-        .max()
-        .unwrap_or(facts.registered_at);
-    let contact_days = days_between(last_contact_at, as_of);
-    let scores = rfm(purchases.len(), total_amount, last_purchase_at, as_of);
-    let lifecycle = lifecycle(purchases.len(), scores, contact_days);
+    profile_of(&facts.summary_at(as_of), as_of)
+}
 
-    let predicted_value = match first_purchase_at {
-        Some(first) if !purchases.is_empty() => {
-            let count = Decimal::from(purchases.len());
+/// Computes the profile at `as_of` from a summary of the facts known then.
+pub fn profile_of(summary: &Summary, as_of: DateTime<Utc>) -> Profile {
+    let purchase_count = summary.purchase_count;
+    let total_amount = summary.total_amount;
+    let last_purchase_at = summary.last_purchase_at;
+    let last_contact_at = summary.last_contact_at;
+    let contact_days = days_between(last_contact_at, as_of);
+    let scores = rfm(purchase_count, total_amount, last_purchase_at, as_of);
+    let lifecycle = lifecycle(purchase_count, scores, contact_days);
+
+    let predicted_value = match summary.first_purchase_at {
+        Some(first) if purchase_count > 0 => {
+            let count = Decimal::from(purchase_count);
             let average = total_amount / count;
             let months = (days_between(first, as_of) / Decimal::from(30)).max(Decimal::ONE);
             (average * count / months * Decimal::from(12)).round_dp(2)
@@ -221,16 +278,13 @@ pub fn profile(facts: &Facts, as_of: DateTime<Utc>) -> Profile {
     }
     let churn_risk = risk.min(Decimal::ONE);
 
-    let mut preferences = top_categories(&purchases);
+    let mut preferences = top_categories(&summary.categories);
     for (kind, label) in [
         (ActivityType::Email, "邮件沟通"),
         (ActivityType::Call, "电话沟通"),
         (ActivityType::Meeting, "面对面会议"),
     ] {
-        if activities
-            .iter()
-            .any(|activity| activity.activity_type == kind)
-        {
+        if summary.activity_types.contains(&kind) {
             preferences.push(label.to_owned());
         }
     }
@@ -253,29 +307,20 @@ pub fn profile(facts: &Facts, as_of: DateTime<Utc>) -> Profile {
         preferences,
         recommended_actions,
         last_contact_at,
-        purchase_count: purchases.len(),
+        purchase_count,
         total_amount,
     }
 }
 
 /// The three most bought categories; ties go to the one seen first.
-fn top_categories(purchases: &[&Purchase]) -> Vec<String> {
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for purchase in purchases {
-        match counts
-            .iter_mut()
-            .find(|(category, _)| *category == purchase.category)
-        {
-            Some((_, count)) => *count += 1,
-            None => counts.push((&purchase.category, 1)),
-        }
-    }
+fn top_categories(categories: &[(String, usize)]) -> Vec<String> {
+    let mut ranked: Vec<&(String, usize)> = categories.iter().collect();
     // A stable sort keeps first-seen order among equal counts.
-    counts.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
-    counts
+    ranked.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+    ranked
         .into_iter()
         .take(3)
-        .map(|(category, _)| category.to_owned())
+        .map(|(category, _)| category.clone())
         .collect()
 }
 

@@ -375,15 +375,6 @@ pub async fn rebuild(
         projection.complete_fresh(&mut conn, SHADOW).await?;
     }
     drop(conn);
-    // The bulk phase skipped the WAL (a crash there only loses the shadow
-    // tables); from here on they must be as durable as the live ones. SET
-    // LOGGED rewrites a table with its indexes, so the secondary indexes are
-    // built after it.
-    let logged = projections
-        .iter()
-        .flat_map(|projection| projection.tables())
-        .map(|table| format!("ALTER TABLE {table}{SHADOW} SET LOGGED"));
-    concurrently(pool, logged).await?;
     let index_builds = indexes
         .iter()
         .filter(|(_, definition)| !definition.is_empty())
@@ -598,7 +589,7 @@ async fn create_shadow_tables(
             .execute(pool)
             .await?;
         sqlx::query(&format!(
-            "CREATE UNLOGGED TABLE {shadow} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+            "CREATE TABLE {shadow} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
         ))
         .execute(pool)
         .await?;

@@ -264,6 +264,7 @@ pub(crate) async fn serve_cached(
     let Ok(caller) = Caller::from_request_parts(&mut parts, &api).await else {
         return next.run(Request::from_parts(parts, body)).await;
     };
+    parts.extensions.insert(caller.clone());
     let visibility = Visibility::from(&caller);
     let key = format!(
         "{}|{}|{}",

@@ -317,50 +317,59 @@ pub struct CustomerDetail {
     profile: Profile,
 }
 
-/// A visible customer's row with what its profile needs, in one round trip.
+/// A visible customer's row, with the summary of its facts the projection
+/// keeps (what the profile as of now needs).
 #[derive(sqlx::FromRow)]
-struct CustomerFacts {
+struct CustomerRecord {
     #[sqlx(flatten)]
     summary: CustomerSummary,
     stage_entered_at: DateTime<Utc>,
     purchase_count: i32,
     total_amount: Decimal,
-    purchase_times: Vec<DateTime<Utc>>,
-    purchase_amounts: Vec<Decimal>,
+    first_purchase_at: Option<DateTime<Utc>>,
+    last_purchase_at: Option<DateTime<Utc>>,
     purchase_categories: Vec<String>,
-    activity_times: Vec<DateTime<Utc>>,
+    purchase_category_counts: Vec<i32>,
     activity_types: Vec<String>,
 }
 
-impl CustomerFacts {
-    fn facts(&self) -> Facts {
-        Facts {
+impl CustomerRecord {
+    fn facts_summary(&self) -> profile::Summary {
+        let purchase_count = usize::try_from(self.purchase_count).unwrap_or(0);
+        profile::Summary {
             registered_at: self.summary.registered_at,
-            purchases: self
-                .purchase_times
+            purchase_count,
+            // The sum of no purchases is a plain 0, as when summing the history.
+            total_amount: if purchase_count == 0 {
+                Decimal::ZERO
+            } else {
+                self.total_amount
+            },
+            first_purchase_at: self.first_purchase_at,
+            last_purchase_at: self.last_purchase_at,
+            last_contact_at: self.summary.last_contact_at,
+            categories: self
+                .purchase_categories
                 .iter()
-                .zip(&self.purchase_amounts)
-                .zip(&self.purchase_categories)
-                .map(|((occurred_at, amount), category)| Purchase {
-                    occurred_at: *occurred_at,
-                    amount: *amount,
-                    category: category.clone(),
-                })
+                .zip(&self.purchase_category_counts)
+                .map(|(category, count)| (category.clone(), usize::try_from(*count).unwrap_or(0)))
                 .collect(),
-            activities: self
-                .activity_times
+            activity_types: self
+                .activity_types
                 .iter()
-                .zip(&self.activity_types)
-                .filter_map(|(occurred_at, kind)| {
-                    kind.parse::<ActivityType>()
-                        .ok()
-                        .map(|activity_type| Activity {
-                            occurred_at: *occurred_at,
-                            activity_type,
-                        })
-                })
+                .filter_map(|kind| kind.parse::<ActivityType>().ok())
                 .collect(),
         }
+    }
+
+    /// The profile at `as_of`: from the row's summary when every fact is
+    /// known by then (the usual "now"), else from the histories.
+    async fn profile(&self, pool: &PgPool, as_of: DateTime<Utc>) -> Result<Profile, ApiError> {
+        if self.summary.last_contact_at <= as_of {
+            return Ok(profile::profile_of(&self.facts_summary(), as_of));
+        }
+        let facts = facts(pool, self.summary.id, self.summary.registered_at).await?;
+        Ok(profile::profile(&facts, as_of))
     }
 }
 
@@ -379,29 +388,17 @@ async fn ensure_visible(pool: &PgPool, visibility: &Visibility, id: Uuid) -> Res
         .ok_or_else(|| ApiError::NotFound("customer not found".into()))
 }
 
-async fn visible_customer(
+async fn visible_record(
     pool: &PgPool,
     visibility: &Visibility,
     id: Uuid,
-) -> Result<CustomerFacts, ApiError> {
+) -> Result<CustomerRecord, ApiError> {
     let mut builder = QueryBuilder::<Postgres>::new("SELECT ");
-    builder
-        .push(SUMMARY_COLUMNS)
-        .push_bind(Utc::now())
-        .push(
-            ") AS lifecycle, stage_entered_at, purchase_count, total_amount,
-             ARRAY(SELECT p.occurred_at FROM rm_purchases p WHERE p.customer_id = c.id ORDER BY p.sequence)
-                 AS purchase_times,
-             ARRAY(SELECT p.amount FROM rm_purchases p WHERE p.customer_id = c.id ORDER BY p.sequence)
-                 AS purchase_amounts,
-             ARRAY(SELECT p.category FROM rm_purchases p WHERE p.customer_id = c.id ORDER BY p.sequence)
-                 AS purchase_categories,
-             ARRAY(SELECT a.occurred_at FROM rm_activities a WHERE a.customer_id = c.id ORDER BY a.sequence)
-                 AS activity_times,
-             ARRAY(SELECT a.activity_type FROM rm_activities a WHERE a.customer_id = c.id ORDER BY a.sequence)
-                 AS activity_types
-             FROM rm_customers c",
-        );
+    builder.push(SUMMARY_COLUMNS).push_bind(Utc::now()).push(
+        ") AS lifecycle, stage_entered_at, purchase_count, total_amount, first_purchase_at,
+             last_purchase_at, purchase_categories, purchase_category_counts, activity_types
+             FROM rm_customers",
+    );
     push_visibility(&mut builder, visibility);
     builder.push(" AND id = ").push_bind(id);
     builder
@@ -410,6 +407,46 @@ async fn visible_customer(
         .await
         .map_err(db_error)?
         .ok_or_else(|| ApiError::NotFound("customer not found".into()))
+}
+
+/// A customer's purchase and activity histories, for a profile in the past.
+async fn facts(pool: &PgPool, id: Uuid, registered_at: DateTime<Utc>) -> Result<Facts, ApiError> {
+    let purchases: Vec<(DateTime<Utc>, Decimal, String)> = sqlx::query_as(
+        "SELECT occurred_at, amount, category FROM rm_purchases WHERE customer_id = $1 ORDER BY sequence",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await
+    .map_err(db_error)?;
+    let activities: Vec<(DateTime<Utc>, String)> = sqlx::query_as(
+        "SELECT occurred_at, activity_type FROM rm_activities WHERE customer_id = $1 ORDER BY sequence",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await
+    .map_err(db_error)?;
+    Ok(Facts {
+        registered_at,
+        purchases: purchases
+            .into_iter()
+            .map(|(occurred_at, amount, category)| Purchase {
+                occurred_at,
+                amount,
+                category,
+            })
+            .collect(),
+        activities: activities
+            .into_iter()
+            .filter_map(|(occurred_at, kind)| {
+                kind.parse::<ActivityType>()
+                    .ok()
+                    .map(|activity_type| Activity {
+                        occurred_at,
+                        activity_type,
+                    })
+            })
+            .collect(),
+    })
 }
 
 #[utoipa::path(
@@ -430,8 +467,8 @@ pub(crate) async fn get_customer(
     Query(params): Query<FreshnessParams>,
 ) -> Result<Response, ApiError> {
     let fresh = wait_for(&api.pool, &[Projection::Customers], params.min_position).await?;
-    let customer = visible_customer(&api.pool, &Visibility::from(&caller), id).await?;
-    let profile = profile::profile(&customer.facts(), Utc::now());
+    let customer = visible_record(&api.pool, &Visibility::from(&caller), id).await?;
+    let profile = customer.profile(&api.pool, Utc::now()).await?;
     let summary = customer.summary;
     let stage_name = summary
         .stage
@@ -482,14 +519,14 @@ pub(crate) async fn get_profile(
         .transpose()?
         .unwrap_or_else(Utc::now);
     let fresh = wait_for(&api.pool, &[Projection::Customers], params.min_position).await?;
-    let customer = visible_customer(&api.pool, &Visibility::from(&caller), id).await?;
+    let customer = visible_record(&api.pool, &Visibility::from(&caller), id).await?;
     if as_of < customer.summary.registered_at {
         return Err(ApiError::NotFound(
             "the customer was not registered yet at as_of".into(),
         ));
     }
     Ok(mark(
-        Json(profile::profile(&customer.facts(), as_of)).into_response(),
+        Json(customer.profile(&api.pool, as_of).await?).into_response(),
         fresh,
     ))
 }

@@ -110,7 +110,8 @@ struct Target {
 }
 
 enum Outcome {
-    Status(u16, usize),
+    /// Status, body bytes, and whether the service answered from its cache.
+    Status(u16, usize, bool),
     Failed(String),
 }
 
@@ -138,8 +139,12 @@ impl Target {
         match self.request(rng).send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
+                let cached = response
+                    .headers()
+                    .get("x-cache")
+                    .is_some_and(|value| value.as_bytes() == b"hit");
                 match response.text().await {
-                    Ok(text) => (Outcome::Status(status, text.len()), text),
+                    Ok(text) => (Outcome::Status(status, text.len(), cached), text),
                     Err(error) => (
                         Outcome::Failed(format!("reading the body: {error}")),
                         String::new(),
@@ -219,8 +224,8 @@ async fn main() -> anyhow::Result<()> {
     let mut probe_rng = StdRng::seed_from_u64(cli.seed);
     let (outcome, body) = target.send(&mut probe_rng).await;
     let first_answer = match outcome {
-        Outcome::Status(200, _) => describe_answer(cli.route, &body),
-        Outcome::Status(status, _) => {
+        Outcome::Status(200, _, _) => describe_answer(cli.route, &body),
+        Outcome::Status(status, _, _) => {
             bail!(
                 "the first request answered HTTP {status}: {}",
                 truncate(&body, 400)
@@ -332,6 +337,7 @@ struct ClientStats {
     failures: u64,
     unmeasured: u64,
     body_bytes: u64,
+    cache_hits: u64,
     samples: Vec<String>,
 }
 
@@ -343,6 +349,7 @@ impl ClientStats {
             failures,
             unmeasured,
             body_bytes,
+            cache_hits,
             samples,
         } = other;
         self.latencies.append(&mut latencies);
@@ -352,6 +359,7 @@ impl ClientStats {
         self.failures += failures;
         self.unmeasured += unmeasured;
         self.body_bytes += body_bytes;
+        self.cache_hits += cache_hits;
         if self.samples.len() < 10 {
             self.samples.extend(samples);
         }
@@ -380,12 +388,13 @@ async fn drive(
             stats.unmeasured += 1;
         }
         match outcome {
-            Outcome::Status(status, bytes) => {
+            Outcome::Status(status, bytes, cached) => {
                 answered.fetch_add(1, Ordering::Relaxed);
                 if measured {
                     stats.latencies.push(micros(done.duration_since(sent)));
                     *stats.statuses.entry(status).or_default() += 1;
                     stats.body_bytes += bytes as u64;
+                    stats.cache_hits += u64::from(cached);
                 }
                 if !(200..300).contains(&status) && stats.samples.len() < SAMPLES_PER_CLIENT {
                     stats
@@ -453,6 +462,8 @@ struct Report {
     failed: u64,
     unmeasured_requests: u64,
     mean_body_bytes: f64,
+    /// Share of answers the service served from its read cache (`X-Cache: hit`).
+    cache_hit_ratio: f64,
     latency: Latency,
     statuses: BTreeMap<String, u64>,
     first_answer: String,
@@ -507,6 +518,11 @@ impl Report {
             } else {
                 0.0
             },
+            cache_hit_ratio: if answered > 0 {
+                total.cache_hits as f64 / answered as f64
+            } else {
+                0.0
+            },
             latency: Latency::of(&mut total.latencies),
             statuses: total
                 .statuses
@@ -529,6 +545,10 @@ impl Report {
             self.requests_per_s, self.requests, self.ok, self.non_2xx, self.failed
         );
         println!("  latency {}", self.latency.line());
+        println!(
+            "  served from the read cache: {:.1} %",
+            self.cache_hit_ratio * 100.0
+        );
         println!("  first answer: {}", self.first_answer);
         if let Some(process) = &self.process {
             println!(
