@@ -16,6 +16,11 @@ pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings every connection it hands out by default: one more round
+        // trip per query (without it the uncached list and detail routes
+        // answered 13-15 % more requests/s, BENCHMARKS.md). A broken
+        // connection fails its query instead and is discarded.
+        .test_before_acquire(false)
         .connect_with(options.application_name("crm"))
         .await
         .map_err(|error| anyhow::anyhow!("cannot connect to PostgreSQL: {error}"))?;

@@ -1058,7 +1058,12 @@ async fn the_profile_from_the_row_equals_the_profile_from_the_histories(pool: Pg
 
     for id in ids {
         let detail = app
-            .call(Method::GET, &format!("/v1/customers/{id}"), &boss, Value::Null)
+            .call(
+                Method::GET,
+                &format!("/v1/customers/{id}"),
+                &boss,
+                Value::Null,
+            )
             .await
             .expect(StatusCode::OK)
             .body;
@@ -1067,8 +1072,8 @@ async fn the_profile_from_the_row_equals_the_profile_from_the_histories(pool: Pg
             .and_then(|text| text.parse().ok())
             .expect("as_of");
         let facts = stored_facts(&pool, id).await;
-        let expected = serde_json::to_value(projector::profile::profile(&facts, as_of))
-            .expect("profile json");
+        let expected =
+            serde_json::to_value(projector::profile::profile(&facts, as_of)).expect("profile json");
         assert_eq!(detail["profile"], expected, "customer {id}");
         assert_eq!(detail["purchase_count"], expected["purchase_count"]);
 
