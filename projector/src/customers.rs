@@ -532,57 +532,50 @@ pub async fn apply(
         }
     }
     let rows: Vec<&CustomerRow> = changes.customers.values().collect();
-    if existing_rows == Rows::Existing {
-        for row in &rows {
-            funnel.insert(row);
+    match existing_rows {
+        Rows::Fresh => {
+            copy_rows(conn, &format!("rm_customers{suffix}"), rows.iter().copied()).await?;
+            copy_rows(conn, &format!("rm_purchases{suffix}"), &changes.purchases).await?;
+            copy_rows(conn, &format!("rm_activities{suffix}"), &changes.activities).await?;
+            copy_rows(conn, &format!("rm_stage_stays{suffix}"), &changes.stays).await?;
         }
-        funnel.write(conn, suffix).await?;
-        let touched: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
-        sqlx::query(&format!(
-            "DELETE FROM rm_customers{suffix} WHERE id = ANY($1)"
-        ))
-        .bind(&touched)
-        .execute(&mut *conn)
-        .await?;
+        Rows::Existing => {
+            for row in &rows {
+                funnel.insert(row);
+            }
+            funnel.write(conn, suffix).await?;
+            let touched: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+            sqlx::query(&format!(
+                "DELETE FROM rm_customers{suffix} WHERE id = ANY($1)"
+            ))
+            .bind(&touched)
+            .execute(&mut *conn)
+            .await?;
+            insert_json(conn, &format!("rm_customers{suffix}"), &rows, false).await?;
+            insert_json(
+                conn,
+                &format!("rm_purchases{suffix}"),
+                &changes.purchases,
+                true,
+            )
+            .await?;
+            insert_json(
+                conn,
+                &format!("rm_activities{suffix}"),
+                &changes.activities,
+                true,
+            )
+            .await?;
+            insert_json(
+                conn,
+                &format!("rm_stage_stays{suffix}"),
+                &changes.stays,
+                true,
+            )
+            .await?;
+        }
     }
-    if existing_rows == Rows::Fresh {
-        copy_rows(conn, &format!("rm_customers{suffix}"), rows.iter().copied()).await?;
-        copy_rows(conn, &format!("rm_purchases{suffix}"), &changes.purchases).await?;
-        copy_rows(conn, &format!("rm_activities{suffix}"), &changes.activities).await?;
-        copy_rows(conn, &format!("rm_stage_stays{suffix}"), &changes.stays).await?;
-        return Ok(());
-    }
-    insert_json(conn, &format!("rm_customers{suffix}"), &rows, false).await?;
-    insert_json(
-        conn,
-        &format!("rm_purchases{suffix}"),
-        &changes.purchases,
-        true,
-    )
-    .await?;
-    insert_json(
-        conn,
-        &format!("rm_activities{suffix}"),
-        &changes.activities,
-        true,
-    )
-    .await?;
-    insert_json(
-        conn,
-        &format!("rm_stage_stays{suffix}"),
-        &changes.stays,
-        true,
-    )
-    .await?;
     Ok(())
-}
-
-/// After a rebuild's fresh phase: the funnel totals of all customers at once.
-pub(crate) async fn complete_fresh(
-    conn: &mut PgConnection,
-    suffix: &str,
-) -> Result<(), sqlx::Error> {
-    crate::funnel::recompute(conn, suffix).await
 }
 
 /// Inserts rows serialised as one JSON array (one round trip per table).

@@ -72,7 +72,7 @@ impl Projection {
         suffix: &str,
     ) -> Result<(), sqlx::Error> {
         match self {
-            Projection::Customers => customers::complete_fresh(conn, suffix).await,
+            Projection::Customers => crate::funnel::recompute(conn, suffix).await,
             Projection::Timeline => Ok(()),
         }
     }
@@ -231,6 +231,10 @@ pub(crate) async fn announce_changes(
     if payload.len() > MAX_NOTICE_BYTES {
         ALL_TENANTS.clone_into(&mut payload);
     }
+    notify_read_models(conn, &payload).await
+}
+
+async fn notify_read_models(conn: &mut PgConnection, payload: &str) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(READ_MODELS_CHANNEL)
         .bind(payload)
@@ -350,8 +354,21 @@ pub async fn rebuild(
     pool: &PgPool,
     keys: &KeyStore,
     projections: &[Projection],
+    progress: impl FnMut(u64, u64),
+) -> Result<u64, ProjectorError> {
+    rebuild_in_batches(pool, keys, projections, REBUILD_BATCH, progress).await
+}
+
+/// [`rebuild`] reading `batch_size` events at a time (tests use a few, so
+/// that streams run across reads).
+pub async fn rebuild_in_batches(
+    pool: &PgPool,
+    keys: &KeyStore,
+    projections: &[Projection],
+    batch_size: i64,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<u64, ProjectorError> {
+    let batch_size = batch_size.max(1);
     let mut indexes = Vec::new();
     for projection in projections {
         indexes.extend(create_shadow_tables(pool, *projection).await?);
@@ -366,7 +383,7 @@ pub async fn rebuild(
     .await?;
     drop(conn);
     let total = u64::try_from(total).unwrap_or(0);
-    let mut applied = bulk_load(pool, keys, projections, horizon, |applied| {
+    let mut applied = bulk_load(pool, keys, projections, horizon, batch_size, |applied| {
         progress(applied, total.max(applied));
     })
     .await?;
@@ -398,7 +415,7 @@ pub async fn rebuild(
         locked_checkpoint(&mut tx, *projection).await?;
     }
     loop {
-        let batch = source::read_batch(&mut tx, checkpoint, REBUILD_BATCH).await?;
+        let batch = source::read_batch(&mut tx, checkpoint, batch_size).await?;
         let Some(last) = batch.last() else { break };
         checkpoint = last.checkpoint;
         let batch_keys = keys_for(keys, &batch).await?;
@@ -427,11 +444,7 @@ pub async fn rebuild(
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(READ_MODELS_CHANNEL)
-        .bind(ALL_TENANTS)
-        .execute(&mut *tx)
-        .await?;
+    notify_read_models(&mut tx, ALL_TENANTS).await?;
     for projection in projections {
         save_checkpoint(
             &mut tx,
@@ -447,8 +460,8 @@ pub async fn rebuild(
     Ok(applied)
 }
 
-/// Runs independent statements (index builds, table rewrites) on
-/// [`REBUILD_WRITERS`] connections at once.
+/// Runs independent statements (index builds) on [`REBUILD_WRITERS`]
+/// connections at once.
 async fn concurrently(
     pool: &PgPool,
     statements: impl Iterator<Item = String>,
@@ -474,6 +487,7 @@ async fn bulk_load(
     keys: &KeyStore,
     projections: &[Projection],
     horizon: u64,
+    batch_size: i64,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, ProjectorError> {
     let (batches, queue) = tokio::sync::mpsc::channel::<Vec<StoredEvent>>(REBUILD_WRITERS);
@@ -516,21 +530,17 @@ async fn bulk_load(
     let mut unfinished: Vec<StoredEvent> = Vec::new();
     let mut read_result = Ok(());
     loop {
-        let read = match source::read_streams_below(
-            &mut reader,
-            horizon,
-            (&after.0, after.1),
-            REBUILD_BATCH,
-        )
-        .await
-        {
-            Ok(read) => read,
-            Err(error) => {
-                read_result = Err(ProjectorError::from(error));
-                break;
-            }
-        };
-        let exhausted = i64::try_from(read.len()).unwrap_or(i64::MAX) < REBUILD_BATCH;
+        let read =
+            match source::read_streams_below(&mut reader, horizon, (&after.0, after.1), batch_size)
+                .await
+            {
+                Ok(read) => read,
+                Err(error) => {
+                    read_result = Err(ProjectorError::from(error));
+                    break;
+                }
+            };
+        let exhausted = i64::try_from(read.len()).unwrap_or(i64::MAX) < batch_size;
         if let Some(last) = read.last() {
             after = (last.customer_id.to_string(), last.sequence);
         }
