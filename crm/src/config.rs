@@ -259,7 +259,16 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub read_cache_ttl_ms: u64,
 
-    /// Memory for cached read answers, in MiB (0: no cache).
+    /// How long `crm serve` keeps a customer's read-model record for the
+    /// detail and profile routes, in milliseconds (0: not at all). A
+    /// projection's change to the tenant drops its records at once and
+    /// profiles are computed from the record at each request, so this bounds
+    /// only changes made behind the projectors' back.
+    #[arg(long, env = "CRM_READ_CACHE_RECORD_TTL_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub read_cache_record_ttl_ms: u64,
+
+    /// Memory for cached read answers and records, in MiB (0: no cache).
     #[arg(long, env = "CRM_READ_CACHE_MB", default_value_t = 64,
           value_parser = clap::value_parser!(u64).range(0..=65_536))]
     pub read_cache_mb: u64,
@@ -281,6 +290,7 @@ impl ServeArgs {
     pub fn read_cache(&self) -> query::CacheSettings {
         query::CacheSettings {
             time_to_live: Duration::from_millis(self.read_cache_ttl_ms),
+            record_time_to_live: Duration::from_millis(self.read_cache_record_ttl_ms),
             max_bytes: usize::try_from(self.read_cache_mb << 20).unwrap_or(usize::MAX),
         }
     }

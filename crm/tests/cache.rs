@@ -1,6 +1,7 @@
 //! The read cache: answers are served from memory until a projection commits
 //! a change to the tenant, never across callers who see different customers,
-//! never for read-your-writes, and never past their time to live.
+//! never for read-your-writes, and never past their time to live. Customer
+//! records are kept longer, with what depends on time computed at each request.
 
 mod common;
 
@@ -43,14 +44,19 @@ async fn get(app: &TestApp, uri: &str, token: &str) -> Reply {
 /// Asks until the answer comes from the cache (the listener connects in the
 /// background; until then nothing is cached).
 async fn until_hit(app: &TestApp, uri: &str, token: &str) -> Reply {
+    until_from(app, uri, token, "hit").await
+}
+
+/// Asks until the answer says `X-Cache: <source>`.
+async fn until_from(app: &TestApp, uri: &str, token: &str, source: &str) -> Reply {
     for _ in 0..200 {
         let reply = get(app, uri, token).await;
-        if outcome(&reply) == Some("hit") {
+        if outcome(&reply) == Some(source) {
             return reply;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("{uri} was never served from the cache");
+    panic!("{uri} was never served from the cache ({source})");
 }
 
 /// Asks until `check` holds, at most two seconds.
@@ -67,7 +73,11 @@ async fn until(app: &TestApp, uri: &str, token: &str, check: impl Fn(&Reply) -> 
 
 #[sqlx::test(migrations = "../schema")]
 async fn a_tenants_answers_are_dropped_when_its_read_models_change(pool: PgPool) {
-    let (app, _stop) = TestApp::with_cache(pool.clone(), Duration::from_secs(60));
+    let (app, _stop) = TestApp::with_cache(
+        pool.clone(),
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+    );
     let boss = app.manager();
     app.register(&boss, "赵一").await;
     project(&pool).await;
@@ -118,7 +128,11 @@ async fn a_tenants_answers_are_dropped_when_its_read_models_change(pool: PgPool)
 
 #[sqlx::test(migrations = "../schema")]
 async fn callers_who_see_different_customers_never_share_an_answer(pool: PgPool) {
-    let (app, _stop) = TestApp::with_cache(pool.clone(), Duration::from_secs(60));
+    let (app, _stop) = TestApp::with_cache(
+        pool.clone(),
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+    );
     let boss = app.manager();
     let rep_a = app.token(Role::Rep, "rep-a");
     let rep_b = app.token(Role::Rep, "rep-b");
@@ -154,7 +168,11 @@ async fn callers_who_see_different_customers_never_share_an_answer(pool: PgPool)
 
 #[sqlx::test(migrations = "../schema")]
 async fn read_your_writes_bypasses_the_cache_and_answers_expire(pool: PgPool) {
-    let (app, _stop) = TestApp::with_cache(pool.clone(), Duration::from_millis(300));
+    let (app, _stop) = TestApp::with_cache(
+        pool.clone(),
+        Duration::from_millis(300),
+        Duration::from_secs(60),
+    );
     let boss = app.manager();
     let position = app
         .call(
@@ -185,7 +203,11 @@ async fn read_your_writes_bypasses_the_cache_and_answers_expire(pool: PgPool) {
 
 #[sqlx::test(migrations = "../schema")]
 async fn a_rebuild_drops_every_answer(pool: PgPool) {
-    let (app, _stop) = TestApp::with_cache(pool.clone(), Duration::from_secs(60));
+    let (app, _stop) = TestApp::with_cache(
+        pool.clone(),
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+    );
     let boss = app.manager();
     let id = app.register(&boss, "李四").await;
     project(&pool).await;
@@ -205,4 +227,96 @@ async fn a_rebuild_drops_every_answer(pool: PgPool) {
         outcome(reply) == Some("miss")
     })
     .await;
+}
+
+#[sqlx::test(migrations = "../schema")]
+async fn customer_records_outlive_answers_until_the_customer_changes(pool: PgPool) {
+    // Answers expire at once; records are kept for a minute.
+    let (app, _stop) = TestApp::with_cache(
+        pool.clone(),
+        Duration::from_millis(1),
+        Duration::from_secs(60),
+    );
+    let boss = app.manager();
+    let id = app.register(&boss, "周五").await;
+    project(&pool).await;
+    let detail = format!("/v1/customers/{id}");
+    let kept = until_from(&app, &detail, &boss, "record").await;
+    assert_eq!(kept.body["name"], "周五");
+    assert_eq!(kept.body["lifecycle"], "prospect");
+    assert_eq!(kept.body["profile"]["lifecycle"], "prospect");
+
+    // What depends on time comes from the kept record as of the request:
+    // the same profile the database gives (min_position reads it).
+    let future = (chrono::Utc::now() + chrono::Duration::days(200))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let profile = format!("/v1/customers/{id}/profile?as_of={future}");
+    let from_record = until_from(&app, &profile, &boss, "record").await;
+    let from_database = get(&app, &format!("{profile}&min_position=1"), &boss).await;
+    assert_eq!(outcome(&from_database), None);
+    assert_eq!(from_record.body, from_database.body);
+    assert_eq!(from_record.body["lifecycle"], "lost");
+
+    // A change to the customer drops its record at the projector's commit.
+    app.call(
+        Method::POST,
+        &format!("/v1/customers/{id}/purchases"),
+        &boss,
+        serde_json::json!({"amount": 1200, "category": "培训"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    project(&pool).await;
+    let changed = until(&app, &detail, &boss, |reply| {
+        reply.body["purchase_count"] == 1
+    })
+    .await;
+    assert_ne!(
+        outcome(&changed),
+        Some("record"),
+        "read again after the change"
+    );
+    assert_eq!(changed.body["lifecycle"], "new");
+    let kept = until_from(&app, &detail, &boss, "record").await;
+    assert_eq!(kept.body["purchase_count"], 1);
+    assert_eq!(kept.body["profile"]["total_amount"], "1200.00");
+}
+
+#[sqlx::test(migrations = "../schema")]
+async fn a_kept_record_is_shown_only_to_callers_who_may_see_it(pool: PgPool) {
+    let (app, _stop) = TestApp::with_cache(
+        pool.clone(),
+        Duration::from_millis(1),
+        Duration::from_secs(60),
+    );
+    let boss = app.manager();
+    let rep_a = app.token(Role::Rep, "rep-a");
+    let rep_b = app.token(Role::Rep, "rep-b");
+    let id = app.register(&rep_b, "乙客户").await;
+    project(&pool).await;
+    let detail = format!("/v1/customers/{id}");
+    // The manager's read keeps the record.
+    until_from(&app, &detail, &boss, "record").await;
+    let refused = app
+        .call(Method::GET, &detail, &rep_a, Value::Null)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    assert_eq!(refused.body["status"], 404);
+    let profile = format!("/v1/customers/{id}/profile");
+    app.call(Method::GET, &profile, &rep_a, Value::Null)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    let owner = get(&app, &detail, &rep_b).await;
+    assert_eq!(outcome(&owner), Some("record"));
+    assert_eq!(owner.body["name"], "乙客户");
+    // Another tenant's manager never reaches it.
+    let stranger = app.keys.issue(
+        Uuid::new_v4(),
+        "boss",
+        Role::Manager,
+        Duration::from_secs(600),
+    );
+    app.call(Method::GET, &detail, &stranger, Value::Null)
+        .await
+        .expect(StatusCode::NOT_FOUND);
 }

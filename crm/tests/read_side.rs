@@ -691,6 +691,21 @@ async fn sql_and_rust_lifecycles_agree_at_every_boundary(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = "../schema")]
+async fn lifecycle_function_is_inlined_into_queries(pool: PgPool) {
+    // Not inlined, PostgreSQL runs the SQL-function executor once per row.
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN (VERBOSE) SELECT crm_lifecycle(purchase_count, total_amount, last_purchase_at, \
+         last_contact_at, now()) FROM rm_customers",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("explain");
+    let plan = plan.join("\n");
+    assert!(plan.contains("CASE WHEN"), "{plan}");
+    assert!(!plan.contains("crm_lifecycle"), "{plan}");
+}
+
+#[sqlx::test(migrations = "../schema")]
 async fn reps_see_their_own_managers_the_tenant_and_nobody_another_tenant(pool: PgPool) {
     let mut app = TestApp::new(pool.clone());
     let rep1 = app.token(Role::Rep, "rep-1");

@@ -10,6 +10,12 @@
 //! with time alone (lifecycles and profiles "as of now"). `?min_position=`
 //! (read your writes) always goes to the database. While the listener is not
 //! connected nothing is served from or kept in the cache.
+//!
+//! Customer records (the read-model row behind a customer's detail and
+//! profile) are kept the same way but longer: a row changes only through a
+//! projection, whose notice drops it, and what depends on time is computed
+//! from it at each request. Their time to live only bounds changes made
+//! behind the projectors' back (a hand-edited row).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +35,7 @@ use uuid::Uuid;
 use projector::runner::{ALL_TENANTS, READ_MODELS_CHANNEL};
 use web::Caller;
 
+use crate::customers::CustomerRecord;
 use crate::{QueryApi, Visibility, STALE_HEADER};
 
 /// `hit` or `miss` on answers of the cached routes.
@@ -36,10 +43,12 @@ pub const CACHE_HEADER: &str = "x-cache";
 /// Answers larger than this are not kept.
 const MAX_ENTRY_BYTES: usize = 1 << 20;
 
-/// How long answers are kept and how much memory they may take.
+/// How long answers and customer records are kept (zero: not at all) and how
+/// much memory they may take together.
 #[derive(Debug, Clone, Copy)]
 pub struct CacheSettings {
     pub time_to_live: Duration,
+    pub record_time_to_live: Duration,
     pub max_bytes: usize,
 }
 
@@ -67,6 +76,13 @@ struct TenantAnswers {
     /// before the raise is not kept.
     generation: u64,
     answers: HashMap<String, Answer>,
+    customers: HashMap<Uuid, KeptRecord>,
+}
+
+struct KeptRecord {
+    stored_at: Instant,
+    bytes: usize,
+    record: Arc<CustomerRecord>,
 }
 
 #[derive(Clone)]
@@ -83,7 +99,9 @@ impl ReadCache {
 
     /// A cache that serves nothing until [`ReadCache::listen`] has connected.
     pub fn new(settings: CacheSettings) -> Self {
-        if settings.time_to_live.is_zero() || settings.max_bytes == 0 {
+        let keeps_nothing =
+            settings.time_to_live.is_zero() && settings.record_time_to_live.is_zero();
+        if keeps_nothing || settings.max_bytes == 0 {
             return Self::disabled();
         }
         Self(Some(Arc::new(Inner {
@@ -131,6 +149,53 @@ impl ReadCache {
     fn inner(&self) -> Option<&Inner> {
         self.0.as_deref()
     }
+
+    /// The tenant's generation before a record is read from the database,
+    /// `None` when records are not kept now.
+    pub(crate) fn record_generation(&self, tenant: Uuid) -> Option<u64> {
+        let inner = self.inner()?;
+        if inner.settings.record_time_to_live.is_zero() {
+            return None;
+        }
+        inner.generation(tenant)
+    }
+
+    /// The kept record of a customer of `tenant` (whoever may see it).
+    pub(crate) fn customer(&self, tenant: Uuid, id: Uuid) -> Option<Arc<CustomerRecord>> {
+        let inner = self.inner()?;
+        let state = inner.lock();
+        if !state.listening {
+            return None;
+        }
+        let kept = state.tenants.get(&tenant)?.customers.get(&id)?;
+        (kept.stored_at.elapsed() < inner.settings.record_time_to_live)
+            .then(|| Arc::clone(&kept.record))
+    }
+
+    /// Keeps a record read from the database unless its tenant changed since
+    /// `generation`.
+    pub(crate) fn keep_customer(&self, tenant: Uuid, generation: u64, record: Arc<CustomerRecord>) {
+        let Some(inner) = self.inner() else { return };
+        let bytes = record.approximate_bytes();
+        let mut state = inner.lock();
+        if !state.listening || !inner.make_room(&mut state, bytes) {
+            return;
+        }
+        let tenant_state = state.tenants.entry(tenant).or_default();
+        if tenant_state.generation != generation {
+            return;
+        }
+        let kept = KeptRecord {
+            stored_at: Instant::now(),
+            bytes,
+            record,
+        };
+        let replaced = tenant_state
+            .customers
+            .insert(kept.record.summary_id(), kept)
+            .map_or(0, |old| old.bytes);
+        state.bytes = state.bytes + bytes - replaced;
+    }
 }
 
 async fn connect(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
@@ -154,6 +219,7 @@ impl Inner {
         for answers in state.tenants.values_mut() {
             answers.generation += 1;
             answers.answers.clear();
+            answers.customers.clear();
         }
         state.bytes = 0;
         state.listening = listening;
@@ -178,14 +244,23 @@ impl Inner {
             };
             let answers = state.tenants.entry(tenant).or_default();
             answers.generation += 1;
-            let freed: usize = answers.answers.drain().map(|(_, a)| a.body.len()).sum();
+            let freed: usize = answers
+                .answers
+                .drain()
+                .map(|(_, a)| a.body.len())
+                .sum::<usize>()
+                + answers
+                    .customers
+                    .drain()
+                    .map(|(_, kept)| kept.bytes)
+                    .sum::<usize>();
             state.bytes -= freed;
         }
     }
 
     fn get(&self, tenant: Uuid, key: &str) -> Option<Answer> {
         let state = self.lock();
-        if !state.listening {
+        if !state.listening || self.settings.time_to_live.is_zero() {
             return None;
         }
         let answer = state.tenants.get(&tenant)?.answers.get(key)?;
@@ -200,18 +275,24 @@ impl Inner {
             .then(|| state.tenants.get(&tenant).map_or(0, |t| t.generation))
     }
 
+    /// Whether `bytes` more fit in the budget, after dropping what expired.
+    fn make_room(&self, state: &mut CacheState, bytes: usize) -> bool {
+        if state.bytes + bytes > self.settings.max_bytes {
+            self.drop_expired(state);
+        }
+        state.bytes + bytes <= self.settings.max_bytes
+    }
+
     fn put(&self, tenant: Uuid, generation: u64, key: String, answer: Answer) {
         let mut state = self.lock();
-        if !state.listening || answer.body.len() > MAX_ENTRY_BYTES {
+        let size = answer.body.len();
+        if !state.listening
+            || self.settings.time_to_live.is_zero()
+            || size > MAX_ENTRY_BYTES
+            || !self.make_room(&mut state, size)
+        {
             return;
         }
-        if state.bytes + answer.body.len() > self.settings.max_bytes {
-            self.drop_expired(&mut state);
-            if state.bytes + answer.body.len() > self.settings.max_bytes {
-                return;
-            }
-        }
-        let size = answer.body.len();
         let answers = state.tenants.entry(tenant).or_default();
         if answers.generation != generation {
             return;
@@ -225,6 +306,7 @@ impl Inner {
 
     fn drop_expired(&self, state: &mut CacheState) {
         let ttl = self.settings.time_to_live;
+        let record_ttl = self.settings.record_time_to_live;
         let mut freed = 0;
         for answers in state.tenants.values_mut() {
             answers.answers.retain(|_, answer| {
@@ -234,10 +316,17 @@ impl Inner {
                 }
                 keep
             });
+            answers.customers.retain(|_, kept| {
+                let keep = kept.stored_at.elapsed() < record_ttl;
+                if !keep {
+                    freed += kept.bytes;
+                }
+                keep
+            });
         }
-        state
-            .tenants
-            .retain(|_, answers| !answers.answers.is_empty() || answers.generation > 0);
+        state.tenants.retain(|_, answers| {
+            !answers.answers.is_empty() || !answers.customers.is_empty() || answers.generation > 0
+        });
         state.bytes -= freed;
     }
 }
@@ -301,10 +390,29 @@ pub(crate) async fn serve_cached(
             body: body.clone(),
         },
     );
+    // A route may have said more precisely where its answer came from.
     parts
         .headers
-        .insert(CACHE_HEADER, HeaderValue::from_static("miss"));
+        .entry(CACHE_HEADER)
+        .or_insert(HeaderValue::from_static("miss"));
     Response::from_parts(parts, Body::from(body))
+}
+
+/// Whether a route's answer came from a kept customer record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kept {
+    Yes,
+    No,
+}
+
+/// Says `X-Cache: record` on an answer computed from a kept record.
+pub(crate) fn from_kept_record(mut response: Response, kept: Kept) -> Response {
+    if kept == Kept::Yes {
+        response
+            .headers_mut()
+            .insert(CACHE_HEADER, HeaderValue::from_static("record"));
+    }
+    response
 }
 
 impl Answer {

@@ -3,6 +3,8 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -18,6 +20,7 @@ use projector::search;
 use web::extract::{Path, Query};
 use web::{ApiError, Caller, Problem};
 
+use crate::cache::{from_kept_record, Kept};
 use crate::db_error;
 use crate::freshness::{mark, wait_for};
 use crate::{cursor, QueryApi, Visibility};
@@ -99,7 +102,7 @@ pub struct ListParams {
     min_position: Option<i64>,
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct CustomerSummary {
     id: Uuid,
     name: String,
@@ -320,7 +323,7 @@ pub struct CustomerDetail {
 /// A visible customer's row, with the summary of its facts the projection
 /// keeps (what the profile as of now needs).
 #[derive(sqlx::FromRow)]
-struct CustomerRecord {
+pub(crate) struct CustomerRecord {
     #[sqlx(flatten)]
     summary: CustomerSummary,
     stage_entered_at: DateTime<Utc>,
@@ -334,6 +337,43 @@ struct CustomerRecord {
 }
 
 impl CustomerRecord {
+    pub(crate) fn summary_id(&self) -> Uuid {
+        self.summary.id
+    }
+
+    /// Roughly the memory the record holds, for the read cache's budget.
+    pub(crate) fn approximate_bytes(&self) -> usize {
+        let summary = &self.summary;
+        let required = [
+            &summary.name,
+            &summary.owner_id,
+            &summary.stage,
+            &summary.lifecycle,
+        ]
+        .map(|text| text.len());
+        let optional = [
+            &summary.company,
+            &summary.phone,
+            &summary.email,
+            &summary.industry,
+            &summary.position,
+            &summary.source,
+        ]
+        .map(|text| text.as_ref().map_or(0, String::len));
+        let lists: usize = summary
+            .tags
+            .iter()
+            .chain(&self.purchase_categories)
+            .chain(&self.activity_types)
+            .map(|text| text.len() + std::mem::size_of::<String>())
+            .sum();
+        std::mem::size_of::<Self>()
+            + required.iter().sum::<usize>()
+            + optional.iter().sum::<usize>()
+            + lists
+            + self.purchase_category_counts.len() * std::mem::size_of::<i32>()
+    }
+
     fn facts_summary(&self) -> profile::Summary {
         let purchase_count = usize::try_from(self.purchase_count).unwrap_or(0);
         profile::Summary {
@@ -371,6 +411,35 @@ impl CustomerRecord {
         let facts = facts(pool, self.summary.id, self.summary.registered_at).await?;
         Ok(profile::profile(&facts, as_of))
     }
+}
+
+/// A visible customer's record: kept in the read cache when there (the
+/// caller's visibility checked here as the SQL would), else read and kept.
+/// Read-your-writes requests (`fresh_only`) always read the database.
+async fn visible_record_cached(
+    api: &QueryApi,
+    visibility: &Visibility,
+    id: Uuid,
+    fresh_only: bool,
+) -> Result<(Arc<CustomerRecord>, Kept), ApiError> {
+    if fresh_only {
+        let record = visible_record(&api.pool, visibility, id).await?;
+        return Ok((Arc::new(record), Kept::No));
+    }
+    if let Some(record) = api.cache.customer(visibility.tenant_id, id) {
+        return if visibility.sees(&record.summary.owner_id) {
+            Ok((record, Kept::Yes))
+        } else {
+            Err(ApiError::NotFound("customer not found".into()))
+        };
+    }
+    let generation = api.cache.record_generation(visibility.tenant_id);
+    let record = Arc::new(visible_record(&api.pool, visibility, id).await?);
+    if let Some(generation) = generation {
+        api.cache
+            .keep_customer(visibility.tenant_id, generation, Arc::clone(&record));
+    }
+    Ok((record, Kept::No))
 }
 
 /// 404 unless the caller may see the customer.
@@ -467,9 +536,16 @@ pub(crate) async fn get_customer(
     Query(params): Query<FreshnessParams>,
 ) -> Result<Response, ApiError> {
     let fresh = wait_for(&api.pool, &[Projection::Customers], params.min_position).await?;
-    let customer = visible_record(&api.pool, &Visibility::from(&caller), id).await?;
+    let visibility = Visibility::from(&caller);
+    let (customer, source) =
+        visible_record_cached(&api, &visibility, id, params.min_position.is_some()).await?;
     let profile = customer.profile(&api.pool, Utc::now()).await?;
-    let summary = customer.summary;
+    let mut summary = customer.summary.clone();
+    // The row may have been kept for a while: its lifecycle is the profile's, as of now.
+    profile
+        .lifecycle
+        .as_str()
+        .clone_into(&mut summary.lifecycle);
     let stage_name = summary
         .stage
         .parse::<Stage>()
@@ -483,7 +559,10 @@ pub(crate) async fn get_customer(
         total_amount: customer.total_amount,
         profile,
     };
-    Ok(mark(Json(detail).into_response(), fresh))
+    Ok(from_kept_record(
+        mark(Json(detail).into_response(), fresh),
+        source,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -519,15 +598,18 @@ pub(crate) async fn get_profile(
         .transpose()?
         .unwrap_or_else(Utc::now);
     let fresh = wait_for(&api.pool, &[Projection::Customers], params.min_position).await?;
-    let customer = visible_record(&api.pool, &Visibility::from(&caller), id).await?;
+    let visibility = Visibility::from(&caller);
+    let (customer, source) =
+        visible_record_cached(&api, &visibility, id, params.min_position.is_some()).await?;
     if as_of < customer.summary.registered_at {
         return Err(ApiError::NotFound(
             "the customer was not registered yet at as_of".into(),
         ));
     }
-    Ok(mark(
-        Json(customer.profile(&api.pool, as_of).await?).into_response(),
-        fresh,
+    let profile = customer.profile(&api.pool, as_of).await?;
+    Ok(from_kept_record(
+        mark(Json(profile).into_response(), fresh),
+        source,
     ))
 }
 

@@ -78,6 +78,13 @@ pub(crate) struct Visibility {
     pub owner_id: Option<String>,
 }
 
+impl Visibility {
+    /// Whether a customer owned by `owner_id` (of the caller's tenant) is visible.
+    pub fn sees(&self, owner_id: &str) -> bool {
+        self.owner_id.as_deref().is_none_or(|own| own == owner_id)
+    }
+}
+
 impl From<&Caller> for Visibility {
     fn from(caller: &Caller) -> Self {
         Visibility {

@@ -110,9 +110,18 @@ struct Target {
 }
 
 enum Outcome {
-    /// Status, body bytes, and whether the service answered from its cache.
-    Status(u16, usize, bool),
+    /// Status, body bytes, and where the service's answer came from.
+    Status(u16, usize, Served),
     Failed(String),
+}
+
+/// `X-Cache`: a kept answer (`hit`), an answer computed from a kept customer
+/// record (`record`), or the database (`miss` or no header).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Served {
+    Database,
+    KeptAnswer,
+    KeptRecord,
 }
 
 impl Target {
@@ -139,10 +148,11 @@ impl Target {
         match self.request(rng).send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
-                let cached = response
-                    .headers()
-                    .get("x-cache")
-                    .is_some_and(|value| value.as_bytes() == b"hit");
+                let cached = match response.headers().get("x-cache").map(|v| v.as_bytes()) {
+                    Some(b"hit") => Served::KeptAnswer,
+                    Some(b"record") => Served::KeptRecord,
+                    _ => Served::Database,
+                };
                 match response.text().await {
                     Ok(text) => (Outcome::Status(status, text.len(), cached), text),
                     Err(error) => (
@@ -338,6 +348,7 @@ struct ClientStats {
     unmeasured: u64,
     body_bytes: u64,
     cache_hits: u64,
+    record_hits: u64,
     samples: Vec<String>,
 }
 
@@ -350,6 +361,7 @@ impl ClientStats {
             unmeasured,
             body_bytes,
             cache_hits,
+            record_hits,
             samples,
         } = other;
         self.latencies.append(&mut latencies);
@@ -360,6 +372,7 @@ impl ClientStats {
         self.unmeasured += unmeasured;
         self.body_bytes += body_bytes;
         self.cache_hits += cache_hits;
+        self.record_hits += record_hits;
         if self.samples.len() < 10 {
             self.samples.extend(samples);
         }
@@ -394,7 +407,8 @@ async fn drive(
                     stats.latencies.push(micros(done.duration_since(sent)));
                     *stats.statuses.entry(status).or_default() += 1;
                     stats.body_bytes += bytes as u64;
-                    stats.cache_hits += u64::from(cached);
+                    stats.cache_hits += u64::from(cached == Served::KeptAnswer);
+                    stats.record_hits += u64::from(cached == Served::KeptRecord);
                 }
                 if !(200..300).contains(&status) && stats.samples.len() < SAMPLES_PER_CLIENT {
                     stats
@@ -464,12 +478,22 @@ struct Report {
     mean_body_bytes: f64,
     /// Share of answers the service served from its read cache (`X-Cache: hit`).
     cache_hit_ratio: f64,
+    /// Share of answers computed from a kept customer record (`X-Cache: record`).
+    record_hit_ratio: f64,
     latency: Latency,
     statuses: BTreeMap<String, u64>,
     first_answer: String,
     /// The sampled process (the service) during the measured window.
     process: Option<ProcSummary>,
     errors_sample: Vec<String>,
+}
+
+fn share(part: u64, whole: u64) -> f64 {
+    if whole > 0 {
+        part as f64 / whole as f64
+    } else {
+        0.0
+    }
 }
 
 impl Report {
@@ -518,11 +542,8 @@ impl Report {
             } else {
                 0.0
             },
-            cache_hit_ratio: if answered > 0 {
-                total.cache_hits as f64 / answered as f64
-            } else {
-                0.0
-            },
+            cache_hit_ratio: share(total.cache_hits, answered),
+            record_hit_ratio: share(total.record_hits, answered),
             latency: Latency::of(&mut total.latencies),
             statuses: total
                 .statuses
@@ -546,8 +567,9 @@ impl Report {
         );
         println!("  latency {}", self.latency.line());
         println!(
-            "  served from the read cache: {:.1} %",
-            self.cache_hit_ratio * 100.0
+            "  served from the read cache: {:.1} % kept answers, {:.1} % from kept records",
+            self.cache_hit_ratio * 100.0,
+            self.record_hit_ratio * 100.0
         );
         println!("  first answer: {}", self.first_answer);
         if let Some(process) = &self.process {

@@ -101,13 +101,19 @@ impl TestApp {
         app
     }
 
-    /// An app with the read cache on (time to live `ttl`), listening for the
-    /// projector's change notices until the returned sender says stop.
-    pub fn with_cache(pool: PgPool, ttl: Duration) -> (Self, tokio::sync::watch::Sender<bool>) {
+    /// An app with the read cache on (answers kept for `ttl`, customer
+    /// records for `record_ttl`), listening for the projector's change
+    /// notices until the returned sender says stop.
+    pub fn with_cache(
+        pool: PgPool,
+        ttl: Duration,
+        record_ttl: Duration,
+    ) -> (Self, tokio::sync::watch::Sender<bool>) {
         let mut app = Self::new(pool.clone());
         let mut state = AppState::new(pool.clone(), app.keys.clone(), app.data_keys.clone());
         state.cache = query::ReadCache::new(query::CacheSettings {
             time_to_live: ttl,
+            record_time_to_live: record_ttl,
             max_bytes: 1 << 20,
         });
         let (stop, stopped) = tokio::sync::watch::channel(false);
