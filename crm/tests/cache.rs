@@ -229,14 +229,18 @@ async fn a_rebuild_drops_every_answer(pool: PgPool) {
     .await;
 }
 
-#[sqlx::test(migrations = "../schema")]
-async fn customer_records_outlive_answers_until_the_customer_changes(pool: PgPool) {
-    // Answers expire at once; records are kept for a minute.
-    let (app, _stop) = TestApp::with_cache(
+/// Answers expire at once; customer records are kept for a minute.
+fn records_only(pool: &PgPool) -> (TestApp, tokio::sync::watch::Sender<bool>) {
+    TestApp::with_cache(
         pool.clone(),
         Duration::from_millis(1),
         Duration::from_secs(60),
-    );
+    )
+}
+
+#[sqlx::test(migrations = "../schema")]
+async fn customer_records_outlive_answers_until_the_customer_changes(pool: PgPool) {
+    let (app, _stop) = records_only(&pool);
     let boss = app.manager();
     let id = app.register(&boss, "周五").await;
     project(&pool).await;
@@ -284,11 +288,7 @@ async fn customer_records_outlive_answers_until_the_customer_changes(pool: PgPoo
 
 #[sqlx::test(migrations = "../schema")]
 async fn a_kept_record_is_shown_only_to_callers_who_may_see_it(pool: PgPool) {
-    let (app, _stop) = TestApp::with_cache(
-        pool.clone(),
-        Duration::from_millis(1),
-        Duration::from_secs(60),
-    );
+    let (app, _stop) = records_only(&pool);
     let boss = app.manager();
     let rep_a = app.token(Role::Rep, "rep-a");
     let rep_b = app.token(Role::Rep, "rep-b");

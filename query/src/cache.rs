@@ -42,6 +42,10 @@ use crate::{QueryApi, Visibility, STALE_HEADER};
 pub const CACHE_HEADER: &str = "x-cache";
 /// Answers larger than this are not kept.
 const MAX_ENTRY_BYTES: usize = 1 << 20;
+/// A full cache looks for expired entries at most this often: the sweep
+/// visits every entry under the lock, and every miss of a full cache would
+/// otherwise pay for it.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How long answers and customer records are kept (zero: not at all) and how
 /// much memory they may take together.
@@ -68,6 +72,7 @@ struct CacheState {
     listening: bool,
     tenants: HashMap<Uuid, TenantAnswers>,
     bytes: usize,
+    last_sweep: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -275,10 +280,16 @@ impl Inner {
             .then(|| state.tenants.get(&tenant).map_or(0, |t| t.generation))
     }
 
-    /// Whether `bytes` more fit in the budget, after dropping what expired.
+    /// Whether `bytes` more fit in the budget, after dropping what expired
+    /// (when the last sweep is [`SWEEP_INTERVAL`] old).
     fn make_room(&self, state: &mut CacheState, bytes: usize) -> bool {
-        if state.bytes + bytes > self.settings.max_bytes {
+        let full = state.bytes + bytes > self.settings.max_bytes;
+        let may_sweep = state
+            .last_sweep
+            .is_none_or(|last| last.elapsed() >= SWEEP_INTERVAL);
+        if full && may_sweep {
             self.drop_expired(state);
+            state.last_sweep = Some(Instant::now());
         }
         state.bytes + bytes <= self.settings.max_bytes
     }
@@ -425,5 +436,51 @@ impl Answer {
             .headers_mut()
             .insert(CACHE_HEADER, HeaderValue::from_static(outcome));
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(bytes: usize) -> Answer {
+        Answer {
+            stored_at: Instant::now(),
+            content_type: None,
+            body: Bytes::from(vec![b'x'; bytes]),
+        }
+    }
+
+    #[test]
+    fn a_full_cache_sweeps_expired_answers_at_most_once_per_interval() {
+        let inner = Inner {
+            settings: CacheSettings {
+                time_to_live: Duration::from_millis(1),
+                record_time_to_live: Duration::ZERO,
+                max_bytes: 200,
+            },
+            state: Mutex::new(CacheState::default()),
+        };
+        inner.reset(true);
+        let tenant = Uuid::nil();
+        let put = |key: &str| inner.put(tenant, 0, key.to_owned(), answer(100));
+        let kept = || inner.lock().bytes;
+        put("a");
+        put("b");
+        assert_eq!(kept(), 200);
+        std::thread::sleep(Duration::from_millis(5));
+        put("c");
+        assert_eq!(kept(), 100, "the first sweep dropped a and b");
+        put("d");
+        std::thread::sleep(Duration::from_millis(5));
+        put("e");
+        assert_eq!(
+            kept(),
+            200,
+            "full again, and swept less than an interval ago"
+        );
+        std::thread::sleep(SWEEP_INTERVAL);
+        put("f");
+        assert_eq!(kept(), 100, "the next sweep dropped c and d");
     }
 }
