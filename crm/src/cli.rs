@@ -216,13 +216,8 @@ async fn projector_command(action: ProjectorCommand) -> anyhow::Result<()> {
                     let started = std::time::Instant::now();
                     let applied = match kafka_source {
                         None => {
-                            let mut applied = 0;
-                            for projection in Projection::ALL {
-                                applied +=
-                                    projector::runner::catch_up(&pool, &data_keys, projection)
-                                        .await? as u64;
-                            }
-                            applied
+                            projector::runner::catch_up(&pool, &data_keys, &Projection::ALL).await?
+                                as u64
                         }
                         Some(kafka_source) => {
                             // Done once the topic has been quiet for a second,

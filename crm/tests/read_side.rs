@@ -188,6 +188,50 @@ async fn replaying_and_rebuilding_give_identical_read_models(pool: PgPool) {
     assert!(found);
 }
 
+/// How many events each projection has applied, by name.
+async fn applied_counts(pool: &PgPool) -> Vec<(String, i64)> {
+    sqlx::query_as("SELECT name, events FROM projection_checkpoints ORDER BY name")
+        .fetch_all(pool)
+        .await
+        .expect("checkpoints")
+}
+
+#[sqlx::test(migrations = "../schema")]
+async fn projections_at_different_checkpoints_catch_up_together_without_doubling(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    common::varied_history(&app).await;
+    // Customers runs ahead: a rebuild of it alone, while the timeline has read nothing.
+    rebuild(
+        &pool,
+        &test_keys(&pool),
+        &[Projection::Customers],
+        |_, _| {},
+    )
+    .await
+    .expect("rebuild customers");
+    common::varied_history(&app).await;
+    project(&pool).await;
+
+    let total: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Customer'")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(
+        applied_counts(&pool).await,
+        vec![
+            ("customers".to_owned(), total),
+            ("timeline".to_owned(), total)
+        ],
+        "each event applied once to each projection"
+    );
+    let together = common::dump(&pool).await;
+    rebuild(&pool, &test_keys(&pool), &Projection::ALL, |_, _| {})
+        .await
+        .expect("rebuild all");
+    assert_eq!(common::dump(&pool).await, together);
+}
+
 #[sqlx::test(migrations = "../schema")]
 async fn search_finds_two_character_chinese_substrings_and_phones(pool: PgPool) {
     let app = TestApp::new(pool.clone());

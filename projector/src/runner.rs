@@ -121,20 +121,36 @@ pub const REBUILD_BATCH: i64 = 10_000;
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const BACKOFF: Duration = Duration::from_secs(1);
 
-async fn locked_checkpoint(
+/// The checkpoints of `projections`, locked until the transaction ends (in
+/// name order, so that two lockers cannot deadlock).
+async fn locked_checkpoints(
     conn: &mut PgConnection,
-    projection: Projection,
-) -> Result<Checkpoint, sqlx::Error> {
-    let (tx, position): (String, i64) = sqlx::query_as(
-        "SELECT tx::text, position FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
+    projections: &[Projection],
+) -> Result<Vec<(Projection, Checkpoint)>, sqlx::Error> {
+    let mut names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT name, tx::text, position FROM projection_checkpoints
+          WHERE name = ANY($1) ORDER BY name FOR UPDATE",
     )
-    .bind(projection.name())
-    .fetch_one(&mut *conn)
+    .bind(&names)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(Checkpoint {
-        tx: tx.parse().unwrap_or(0),
-        position,
-    })
+    let locked = rows
+        .into_iter()
+        .filter_map(|(name, tx, position)| {
+            let checkpoint = Checkpoint {
+                tx: tx.parse().unwrap_or(0),
+                position,
+            };
+            Projection::parse(&name).map(|projection| (projection, checkpoint))
+        })
+        .collect::<Vec<_>>();
+    if locked.len() < names.len() {
+        return Err(sqlx::Error::RowNotFound);
+    }
+    Ok(locked)
 }
 
 async fn save_checkpoint(
@@ -171,35 +187,42 @@ pub(crate) async fn relaxed_durability(conn: &mut PgConnection) -> Result<(), sq
     Ok(())
 }
 
-/// Applies the next batch of `projection` and advances its checkpoint, in one
-/// transaction. Returns how many events it applied.
+/// Applies the next batch of `projections` and advances their checkpoints,
+/// all in one transaction: the log is read, decoded and its data keys loaded
+/// once for all of them, and their changes become visible together. The batch
+/// starts at the lowest checkpoint; a projection that is further on takes
+/// only the events after its own. Returns how many events it read.
 pub async fn step(
     pool: &PgPool,
     keys: &KeyStore,
-    projection: Projection,
+    projections: &[Projection],
     limit: i64,
 ) -> Result<usize, ProjectorError> {
     let mut tx = pool.begin().await?;
     relaxed_durability(&mut tx).await?;
-    // The row lock also serialises with a rebuild's swap.
-    let checkpoint = locked_checkpoint(&mut tx, projection).await?;
-    let batch = source::read_batch(&mut tx, checkpoint, limit).await?;
-    let Some(last) = batch.last() else {
+    // The row locks also serialise with a rebuild's swap.
+    let checkpoints = locked_checkpoints(&mut tx, projections).await?;
+    let Some(lowest) = checkpoints.iter().map(|(_, checkpoint)| *checkpoint).min() else {
         tx.rollback().await?;
         return Ok(0);
     };
-    let last = last.checkpoint;
-    projection
-        .apply(
-            &mut tx,
-            "",
-            &batch,
-            &keys_for(keys, &batch).await?,
-            Rows::Existing,
-        )
-        .await?;
+    let batch = source::read_batch(&mut tx, lowest, limit).await?;
+    let Some(last) = batch.last().map(|stored| stored.checkpoint) else {
+        tx.rollback().await?;
+        return Ok(0);
+    };
+    let batch_keys = keys_for(keys, &batch).await?;
+    for (projection, checkpoint) in checkpoints {
+        let unseen = &batch[batch.partition_point(|stored| stored.checkpoint <= checkpoint)..];
+        if unseen.is_empty() {
+            continue;
+        }
+        projection
+            .apply(&mut tx, "", unseen, &batch_keys, Rows::Existing)
+            .await?;
+        save_checkpoint(&mut tx, projection, last, unseen.len(), false).await?;
+    }
     announce_changes(&mut tx, &batch).await?;
-    save_checkpoint(&mut tx, projection, last, batch.len(), false).await?;
     tx.commit().await?;
     Ok(batch.len())
 }
@@ -243,15 +266,15 @@ async fn notify_read_models(conn: &mut PgConnection, payload: &str) -> Result<()
     Ok(())
 }
 
-/// Applies batches until the projection has caught up with the committed log.
+/// Applies batches until `projections` have caught up with the committed log.
 pub async fn catch_up(
     pool: &PgPool,
     keys: &KeyStore,
-    projection: Projection,
+    projections: &[Projection],
 ) -> Result<usize, ProjectorError> {
     let mut total = 0;
     loop {
-        let applied = step(pool, keys, projection, LIVE_BATCH).await?;
+        let applied = step(pool, keys, projections, LIVE_BATCH).await?;
         total += applied;
         if applied < usize::try_from(LIVE_BATCH).unwrap_or(usize::MAX) {
             return Ok(total);
@@ -270,10 +293,14 @@ pub async fn run(
     tracing::info!(projections = ?projections.iter().map(|p| p.name()).collect::<Vec<_>>(), "projector running");
     while !*shutdown.borrow() {
         let mut failed = false;
-        for projection in &projections {
-            if let Err(error) = catch_up(&pool, &keys, *projection).await {
-                tracing::error!(projection = projection.name(), error = %error, "projection batch failed; retrying");
-                failed = true;
+        if let Err(error) = catch_up(&pool, &keys, &projections).await {
+            // Alone, a projection that keeps failing holds back only itself.
+            tracing::warn!(error = %error, "projection batch failed; applying each projection alone");
+            for projection in &projections {
+                if let Err(error) = catch_up(&pool, &keys, &[*projection]).await {
+                    tracing::error!(projection = projection.name(), error = %error, "projection batch failed; retrying");
+                    failed = true;
+                }
             }
         }
         let pause = if failed { BACKOFF } else { POLL_INTERVAL };
@@ -411,9 +438,7 @@ pub async fn rebuild_in_batches(
     // Swap: hold the live checkpoints (the live projector waits), apply what
     // committed meanwhile, then rename the shadow tables and indexes into place.
     let mut tx = pool.begin().await?;
-    for projection in projections {
-        locked_checkpoint(&mut tx, *projection).await?;
-    }
+    locked_checkpoints(&mut tx, projections).await?;
     loop {
         let batch = source::read_batch(&mut tx, checkpoint, batch_size).await?;
         let Some(last) = batch.last() else { break };

@@ -324,11 +324,9 @@ pub fn test_keys(pool: &PgPool) -> KeyStore {
 
 /// One pass of every projection over what is committed-and-safe now.
 pub async fn project_once(pool: &PgPool) {
-    for projection in Projection::ALL {
-        catch_up(pool, &test_keys(pool), projection)
-            .await
-            .expect("projection");
-    }
+    catch_up(pool, &test_keys(pool), &Projection::ALL)
+        .await
+        .expect("projection");
 }
 
 /// Projects until every event committed so far is applied. Tests run in
