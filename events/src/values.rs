@@ -426,22 +426,50 @@ pub enum ActivityType {
     Meeting,
 }
 
+impl ActivityType {
+    pub const ALL: [ActivityType; 4] = [
+        ActivityType::Visit,
+        ActivityType::Call,
+        ActivityType::Email,
+        ActivityType::Meeting,
+    ];
+
+    /// The name events and read models store (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivityType::Visit => "visit",
+            ActivityType::Call => "call",
+            ActivityType::Email => "email",
+            ActivityType::Meeting => "meeting",
+        }
+    }
+}
+
 impl FromStr for ActivityType {
     type Err = InvalidValue;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "visit" => Ok(Self::Visit),
-            "call" => Ok(Self::Call),
-            "email" => Ok(Self::Email),
-            "meeting" => Ok(Self::Meeting),
-            _ => Err(invalid("type must be one of visit, call, email, meeting")),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|activity_type| activity_type.as_str() == s)
+            .ok_or_else(|| invalid("type must be one of visit, call, email, meeting"))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn activity_type_names_are_the_serde_names_and_parse_back() {
+        for activity_type in ActivityType::ALL {
+            assert_eq!(
+                serde_json::to_value(activity_type).expect("serialise"),
+                serde_json::Value::from(activity_type.as_str())
+            );
+            assert_eq!(activity_type.as_str().parse(), Ok(activity_type));
+        }
+        assert!("phone".parse::<ActivityType>().is_err());
+    }
 
     fn dec(s: &str) -> Decimal {
         Decimal::from_str(s).expect("test decimal")

@@ -383,10 +383,7 @@ impl Changes {
             CustomerEvent::ActivityLogged(activity) => {
                 row.last_activity_at = row.last_activity_at.max(Some(activity.occurred_at));
                 row.last_contact_at = row.last_contact_at.max(activity.occurred_at);
-                let activity_type = serde_json::to_value(activity.activity_type)
-                    .ok()
-                    .and_then(|value| value.as_str().map(str::to_owned))
-                    .unwrap_or_default();
+                let activity_type = activity.activity_type.as_str().to_owned();
                 if !row.activity_types.contains(&activity_type) {
                     row.activity_types.push(activity_type.clone());
                 }
