@@ -14,6 +14,17 @@ pub(crate) trait CopyRow {
     fn write(&self, line: &mut CopyText);
 }
 
+/// How COPY text writes a byte it treats specially.
+fn copy_escape(byte: u8) -> Option<&'static str> {
+    match byte {
+        b'\\' => Some("\\\\"),
+        b'\t' => Some("\\t"),
+        b'\n' => Some("\\n"),
+        b'\r' => Some("\\r"),
+        _ => None,
+    }
+}
+
 /// COPY text: fields separated by tabs, rows by newlines, `\N` for NULL.
 #[derive(Default)]
 pub(crate) struct CopyText {
@@ -33,17 +44,13 @@ impl CopyText {
     /// copying the runs between them whole: a rebuild writes millions of fields.
     fn escaped(&mut self, value: &str) {
         let mut rest = value;
-        while let Some(index) = rest
+        while let Some((index, escape)) = rest
             .bytes()
-            .position(|byte| matches!(byte, b'\\' | b'\t' | b'\n' | b'\r'))
+            .enumerate()
+            .find_map(|(index, byte)| copy_escape(byte).map(|escape| (index, escape)))
         {
             self.buffer.push_str(&rest[..index]);
-            self.buffer.push_str(match rest.as_bytes()[index] {
-                b'\\' => "\\\\",
-                b'\t' => "\\t",
-                b'\n' => "\\n",
-                _ => "\\r",
-            });
+            self.buffer.push_str(escape);
             // The escaped byte is ASCII, so the next index is a char boundary.
             rest = &rest[index + 1..];
         }
@@ -213,24 +220,21 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_pad_every_field() {
-        let instant = DateTime::parse_from_rfc3339("0987-01-02T03:04:05.000007Z")
-            .expect("instant")
-            .with_timezone(&Utc);
-        assert_eq!(
-            line(|t| t.timestamp(instant)),
-            "0987-01-02 03:04:05.000007+00\n"
-        );
-    }
-
-    #[test]
-    fn timestamps_keep_microseconds_in_utc() {
-        let instant = DateTime::parse_from_rfc3339("2026-11-25T09:30:00.123456+08:00")
-            .expect("instant")
-            .with_timezone(&Utc);
-        assert_eq!(
-            line(|t| t.timestamp(instant)),
-            "2026-11-25 01:30:00.123456+00\n"
-        );
+    fn timestamps_keep_microseconds_in_utc_and_pad_every_field() {
+        for (rfc3339, copy) in [
+            (
+                "2026-11-25T09:30:00.123456+08:00",
+                "2026-11-25 01:30:00.123456+00\n",
+            ),
+            (
+                "0987-01-02T03:04:05.000007Z",
+                "0987-01-02 03:04:05.000007+00\n",
+            ),
+        ] {
+            let instant = DateTime::parse_from_rfc3339(rfc3339)
+                .expect("instant")
+                .with_timezone(&Utc);
+            assert_eq!(line(|t| t.timestamp(instant)), copy);
+        }
     }
 }
