@@ -232,6 +232,64 @@ async fn projections_at_different_checkpoints_catch_up_together_without_doubling
     assert_eq!(common::dump(&pool).await, together);
 }
 
+/// `projector::runner::run` over every projection, as `crm serve` runs it.
+struct RunningProjector {
+    stop: tokio::sync::watch::Sender<bool>,
+    runner: tokio::task::JoinHandle<()>,
+}
+
+impl RunningProjector {
+    fn start(pool: &PgPool) -> Self {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let runner = tokio::spawn(projector::runner::run(
+            pool.clone(),
+            test_keys(pool),
+            Projection::ALL.to_vec(),
+            stopped,
+        ));
+        RunningProjector { stop, runner }
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).expect("stop");
+        self.runner.await.expect("runner");
+    }
+}
+
+#[sqlx::test(migrations = "../schema")]
+async fn a_failing_projection_does_not_hold_back_the_other(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    // The timeline cannot be written: its table is gone, so every joint
+    // batch fails.
+    sqlx::query("ALTER TABLE rm_timeline RENAME TO rm_timeline_away")
+        .execute(&pool)
+        .await
+        .expect("rename");
+    let projector = RunningProjector::start(&pool);
+    let written = app
+        .call(
+            Method::POST,
+            "/v1/customers",
+            &app.manager(),
+            json!({"name": "独行"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let applied = |projection: &'static [Projection]| {
+        projector::runner::has_applied(&pool, projection, written.position())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !applied(&[Projection::Customers]).await.expect("applied") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "customers waited behind the failing timeline"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!applied(&[Projection::Timeline]).await.expect("applied"));
+    projector.stop().await;
+}
+
 #[sqlx::test(migrations = "../schema")]
 async fn search_finds_two_character_chinese_substrings_and_phones(pool: PgPool) {
     let app = TestApp::new(pool.clone());
@@ -928,13 +986,7 @@ async fn min_position_reads_your_writes_or_says_it_is_stale(pool: PgPool) {
     assert_eq!(stale.body["items"].as_array().map(Vec::len), Some(0));
 
     // With the projector running, the write is visible as soon as it is projected.
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let runner = tokio::spawn(projector::runner::run(
-        pool.clone(),
-        test_keys(&pool),
-        Projection::ALL.to_vec(),
-        stopped,
-    ));
+    let projector = RunningProjector::start(&pool);
     let second = app
         .call(
             Method::POST,
@@ -974,8 +1026,7 @@ async fn min_position_reads_your_writes_or_says_it_is_stale(pool: PgPool) {
         .await
         .expect(StatusCode::OK);
     assert_eq!(timeline.body["items"][0]["kind"], "registered");
-    let _ = stop.send(true);
-    runner.await.expect("runner");
+    projector.stop().await;
 
     let metrics = app.send(Method::GET, "/metrics", None, None, &[]).await;
     assert_eq!(metrics.status, StatusCode::OK);
