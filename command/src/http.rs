@@ -1,6 +1,10 @@
 //! The command routes of `/v1`: each parses its body into domain values
 //! (field-level 422s), runs the command once per `Idempotency-Key`, and answers
 //! `{id, version, position}` with an `ETag` of the new version.
+//!
+//! Every text field goes through a value type of `events::values`, so through
+//! its one character rule: notes and reasons are free text (line breaks and
+//! tabs allowed), every other field is one line.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -23,7 +27,7 @@ use events::values::{
     ActivityType, CustomerName, Email, InvalidValue, Money, OrderRef, Phone, Probability,
     ShortText, Stage, Tag, UserId,
 };
-use web::extract::{Json, Path, Query};
+use web::extract::{FreeTextQuery, Json, Path, Query};
 use web::problem::FieldErrors;
 use web::{ApiError, Caller, JwtKeys, Problem};
 
@@ -132,7 +136,8 @@ pub struct MoveStageRequest {
     /// In [0, 1]; defaults to the stage's probability.
     #[schema(value_type = Option<f64>)]
     probability: Option<serde_json::Number>,
-    /// Required when reopening a closed deal.
+    /// Required when reopening a closed deal; at most 500 characters, line
+    /// breaks and tabs allowed.
     reason: Option<String>,
 }
 
@@ -143,7 +148,9 @@ pub struct LogActivityRequest {
     #[serde(rename = "type")]
     #[schema(example = "call")]
     activity_type: String,
+    /// One line, at most 200 characters.
     subject: Option<String>,
+    /// At most 5000 characters; line breaks and tabs allowed.
     notes: Option<String>,
     /// RFC 3339; defaults to now; at most 5 minutes ahead.
     occurred_at: Option<String>,
@@ -173,7 +180,8 @@ pub struct TagRequest {
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForgetRequest {
-    /// Why the personal data is erased (e.g. the customer's PIPL request); required.
+    /// Why the personal data is erased (e.g. the customer's PIPL request);
+    /// required; at most 500 characters, line breaks and tabs allowed.
     reason: Option<String>,
 }
 
@@ -183,7 +191,7 @@ impl ForgetRequest {
             .reason
             .as_deref()
             .ok_or_else(|| ApiError::field("reason", "erasing personal data needs a reason"))?;
-        ShortText::parse_max(reason, "reason", REASON_MAX)
+        ShortText::parse_free_text_max(reason, "reason", REASON_MAX)
             .map(|reason| Action::Forget { reason })
             .map_err(|error| ApiError::field("reason", error.0))
     }
@@ -192,7 +200,8 @@ impl ForgetRequest {
 #[derive(Debug, Deserialize, Serialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ArchiveParams {
-    /// Why the customer is archived.
+    /// Why the customer is archived; at most 500 characters, line breaks and
+    /// tabs allowed.
     reason: Option<String>,
 }
 
@@ -227,8 +236,21 @@ impl Fields {
         raw.and_then(|raw| self.check(field, parse(raw)))
     }
 
+    /// One line (subject, company, category...).
     fn text(&mut self, field: &'static str, raw: Option<&str>, max: usize) -> Option<ShortText> {
         self.optional(field, raw, |raw| ShortText::parse_max(raw, field, max))
+    }
+
+    /// Multi-line free text (notes, reasons): line breaks and tabs allowed.
+    fn free_text(
+        &mut self,
+        field: &'static str,
+        raw: Option<&str>,
+        max: usize,
+    ) -> Option<ShortText> {
+        self.optional(field, raw, |raw| {
+            ShortText::parse_free_text_max(raw, field, max)
+        })
     }
 
     fn finish<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, ApiError> {
@@ -381,7 +403,7 @@ impl MoveStageRequest {
             .probability
             .as_ref()
             .and_then(|raw| f.check("probability", Probability::try_from(raw.clone())));
-        let reason = f.text("reason", self.reason.as_deref(), REASON_MAX);
+        let reason = f.free_text("reason", self.reason.as_deref(), REASON_MAX);
         f.finish(|| {
             Some(Action::MoveStage {
                 stage: stage?,
@@ -398,7 +420,7 @@ impl LogActivityRequest {
         let mut f = Fields::default();
         let activity_type = f.check("type", ActivityType::from_str(self.activity_type.trim()));
         let subject = f.text("subject", self.subject.as_deref(), SUBJECT_MAX);
-        let notes = f.text("notes", self.notes.as_deref(), NOTES_MAX);
+        let notes = f.free_text("notes", self.notes.as_deref(), NOTES_MAX);
         let occurred_at = f.optional("occurred_at", self.occurred_at.as_deref(), instant);
         let value = self
             .value
@@ -877,7 +899,7 @@ async fn archive_customer(
     caller: Caller,
     headers: HeaderMap,
     Path(customer_id): Path<Uuid>,
-    Query(params): Query<ArchiveParams>,
+    Query(params): FreeTextQuery<ArchiveParams>,
 ) -> Result<Response, ApiError> {
     caller.require(WRITERS)?;
     Invocation {
@@ -891,7 +913,7 @@ async fn archive_customer(
     }
     .run(|| {
         let mut f = Fields::default();
-        let reason = f.text("reason", params.reason.as_deref(), REASON_MAX);
+        let reason = f.free_text("reason", params.reason.as_deref(), REASON_MAX);
         f.finish(|| Some(Action::Archive { reason }))
     })
     .await

@@ -170,12 +170,26 @@ fn operations_router() -> OpenApiRouter<Operations> {
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct Health {
+    /// `ok` (liveness), `ready`, `degraded` (ready, but some events were
+    /// dead-lettered: see `dead_letters`) or why the service is not ready.
     status: &'static str,
+    /// Events that projections or the relay gave up on and passed, per
+    /// consumer (`crm projector status` lists them, `crm projector retry`
+    /// applies them again). Absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    dead_letters: Vec<DeadLetterCount>,
     /// The Kafka relay of this process, when KAFKA_BROKERS is set. A broker
     /// being down does not make the service unready (commands keep working,
     /// the relay catches up); it shows here as lag and `last_error`.
     #[serde(skip_serializing_if = "Option::is_none")]
     relay: Option<RelayReadiness>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct DeadLetterCount {
+    /// A projection name, or `relay:<topic>`.
+    consumer: String,
+    events: i64,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -196,12 +210,13 @@ struct RelayReadiness {
 async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok",
+        dead_letters: Vec::new(),
         relay: None,
     })
 }
 
 /// Readiness: 200 only when the database is reachable and migrated; reports
-/// the relay's lag.
+/// the relay's lag, and `degraded` (still 200) with the dead-lettered events.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Health),
@@ -213,6 +228,7 @@ async fn readyz(State(operations): State<Operations>) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             Json(Health {
                 status: "database unreachable or not migrated",
+                dead_letters: Vec::new(),
                 relay: None,
             }),
         )
@@ -232,8 +248,24 @@ async fn readyz(State(operations): State<Operations>) -> Response {
         }
         None => None,
     };
+    let dead_letters: Vec<DeadLetterCount> =
+        match projector::dead_letters::counts(&operations.pool).await {
+            Ok(counts) => counts
+                .into_iter()
+                .map(|(consumer, events)| DeadLetterCount { consumer, events })
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "dead letters unavailable for /readyz");
+                Vec::new()
+            }
+        };
     Json(Health {
-        status: "ready",
+        status: if dead_letters.is_empty() {
+            "ready"
+        } else {
+            "degraded"
+        },
+        dead_letters,
         relay,
     })
     .into_response()

@@ -280,6 +280,61 @@ async fn projector_command(action: ProjectorCommand) -> anyhow::Result<()> {
                         status.updated_at.to_rfc3339()
                     );
                 }
+                let letters = projector::dead_letters::list(&pool, None).await?;
+                if letters.is_empty() {
+                    println!("\nno dead-lettered events");
+                } else {
+                    println!(
+                        "\ndead-lettered events (passed; `crm projector retry <projection>` applies them again):"
+                    );
+                    println!(
+                        "{:<24} {:>14} {:<8} {:<36} {:<36} {:>8}  {:<25}  error",
+                        "consumer", "position", "source", "event", "tenant", "attempts", "last seen"
+                    );
+                    for letter in letters {
+                        let id = |id: Option<uuid::Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+                        println!(
+                            "{:<24} {:>14} {:<8} {:<36} {:<36} {:>8}  {:<25}  {}",
+                            letter.consumer,
+                            letter.position,
+                            letter.source,
+                            id(letter.event_id),
+                            id(letter.tenant_id),
+                            letter.attempts,
+                            letter.last_seen.to_rfc3339(),
+                            letter.error
+                        );
+                    }
+                }
+                Ok(())
+            })
+            .await
+        }
+        ProjectorCommand::Retry {
+            name,
+            position,
+            database,
+        } => {
+            let projection = Projection::parse(&name).with_context(|| {
+                format!("unknown projection {name:?}: use customers or timeline")
+            })?;
+            with_pool(&database, |pool, data_keys| async move {
+                let retried =
+                    projector::runner::retry(&pool, &data_keys, projection, position).await?;
+                for position in &retried.applied {
+                    println!("{}: position {position} applied", projection.name());
+                }
+                for (position, error) in &retried.failing {
+                    println!("{}: position {position} still fails: {error}", projection.name());
+                }
+                if retried.applied.is_empty() && retried.failing.is_empty() {
+                    println!("{}: no dead-lettered events to retry", projection.name());
+                }
+                anyhow::ensure!(
+                    retried.failing.is_empty(),
+                    "{} event(s) still fail",
+                    retried.failing.len()
+                );
                 Ok(())
             })
             .await

@@ -182,8 +182,19 @@ pub enum AuditCommand {
 pub enum ProjectorCommand {
     /// Keep every projection up to date until Ctrl-C/SIGTERM.
     Run(ProjectorRunArgs),
-    /// Print each projection's checkpoint and lag.
+    /// Print each projection's checkpoint and lag, and the dead-lettered events.
     Status(DatabaseArgs),
+    /// Apply dead-lettered events of a projection again (after a fix); each
+    /// affected customer's stream is folded again from its first event.
+    Retry {
+        /// customers or timeline.
+        name: String,
+        /// Only the dead letter at this global position.
+        #[arg(long)]
+        position: Option<i64>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Rebuild a projection (or `all`) from the first event while the service keeps answering.
     Rebuild {
         /// customers, timeline or all.

@@ -47,6 +47,12 @@ pub struct Metrics {
     relay_lag_events: Family<TopicLabels, Gauge>,
     relay_lag_seconds: Family<TopicLabels, Gauge<f64, AtomicU64>>,
     relay_failing: Family<TopicLabels, Gauge>,
+    dead_letters: Family<ConsumerLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConsumerLabels {
+    consumer: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -91,6 +97,12 @@ impl Default for Metrics {
             "Age of the oldest event not yet applied",
             lag_seconds.clone(),
         );
+        let dead_letters = Family::<ConsumerLabels, Gauge>::default();
+        registry.register(
+            "dead_letters",
+            "Events a projection or the relay gave up on and passed (`crm projector status`)",
+            dead_letters.clone(),
+        );
         let relay_checkpoint = Family::<TopicLabels, Gauge>::default();
         let relay_lag_events = Family::<TopicLabels, Gauge>::default();
         let relay_lag_seconds = Family::<TopicLabels, Gauge<f64, AtomicU64>>::default();
@@ -121,6 +133,7 @@ impl Default for Metrics {
             relay_lag_events,
             relay_lag_seconds,
             relay_failing,
+            dead_letters,
             requests,
             latency,
             checkpoint,
@@ -184,6 +197,20 @@ pub async fn render(State(operations): State<Operations>) -> Response {
             }
         }
         Err(error) => tracing::warn!(%error, "projection status unavailable for /metrics"),
+    }
+    match projector::dead_letters::counts(&operations.pool).await {
+        Ok(counts) => {
+            // Cleared first, so a consumer whose dead letters were retried drops to nothing.
+            metrics.dead_letters.clear();
+            let named = projector::Projection::ALL.map(|p| (p.name().to_owned(), 0));
+            for (consumer, count) in named.into_iter().chain(counts) {
+                metrics
+                    .dead_letters
+                    .get_or_create(&ConsumerLabels { consumer })
+                    .set(count);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "dead letters unavailable for /metrics"),
     }
     match operations.relay_status().await {
         Some(Ok(status)) => {

@@ -435,7 +435,9 @@ async fn read_models_fed_from_kafka_equal_those_fed_from_postgres_even_after_a_k
         .map(|message| projector::kafka::Delivered {
             partition: message.partition,
             offset: message.offset,
-            event: projector::kafka::decode(message.value.to_string().as_bytes()).expect("decode"),
+            event: Ok(
+                projector::kafka::decode(message.value.to_string().as_bytes()).expect("decode"),
+            ),
         })
         .collect();
     projector::kafka::apply(&pool, &keys, &source, &Projection::ALL, &redelivered)
@@ -466,4 +468,64 @@ async fn read_models_fed_from_kafka_equal_those_fed_from_postgres_even_after_a_k
         .find(|row| row["id"] == customers[0].to_string())
         .expect("forgotten customer")["name"];
     assert_eq!(forgotten, events::personal::ERASED);
+}
+
+#[sqlx::test(migrations = "../schema")]
+async fn the_relay_dead_letters_an_event_the_broker_refuses_and_goes_on(pool: PgPool) {
+    let broker = Broker::start();
+    let app = TestApp::new(pool.clone());
+    let boss = app.manager();
+    let customer = app.register(&boss, "大消息").await;
+    // Larger than the producer may send (sealed, about 16 kB).
+    let refused = app
+        .call(
+            Method::POST,
+            &format!("/v1/customers/{customer}/activities"),
+            &boss,
+            json!({"type": "email", "notes": "很长".repeat(2000)}),
+        )
+        .await
+        .expect(StatusCode::OK)
+        .position();
+    app.register(&boss, "之后的客户").await;
+    let config = RelayConfig {
+        max_message_bytes: 4_000,
+        ..relay_config(&broker)
+    };
+    let (stop, stopped) = watch::channel(false);
+    let running = tokio::spawn(relay::run(
+        pool.clone(),
+        config,
+        RelayHealth::default(),
+        stopped,
+    ));
+    wait_until_relayed(&pool, Duration::from_secs(60)).await;
+    let _ = stop.send(true);
+    running.await.expect("relay task");
+
+    let consumer = format!("relay:{DEFAULT_TOPIC}");
+    let letters = projector::dead_letters::list(&pool, Some(&consumer))
+        .await
+        .expect("dead letters");
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].position, refused);
+    assert_eq!(
+        letters[0].attempts,
+        i32::try_from(projector::dead_letters::RETRY_BUDGET).expect("budget")
+    );
+    assert!(
+        letters[0].error.to_lowercase().contains("size"),
+        "{}",
+        letters[0].error
+    );
+    let total = app.event_count().await as usize;
+    let messages = read_topic(&broker.address(), DEFAULT_TOPIC, |got| {
+        got.len() >= total - 1
+    });
+    let positions: HashSet<i64> = messages
+        .iter()
+        .filter_map(|message| message.value["position"].as_i64())
+        .collect();
+    assert_eq!(positions.len(), total - 1, "every other event went out");
+    assert!(!positions.contains(&refused));
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use command::aggregate::{Action, Actor, CustomerCommand, Registration};
 use command::{CommandService, RequestContext};
-use common::{project, project_once, test_keys, TestApp};
+use common::{project, project_once, test_keys, RunningProjector, TestApp};
 use events::values::{CustomerName, Money, ShortText, Stage, UserId};
 use projector::profile::{self, Lifecycle};
 use projector::runner::{rebuild, rebuild_in_batches, Projection};
@@ -230,30 +230,6 @@ async fn projections_at_different_checkpoints_catch_up_together_without_doubling
         .await
         .expect("rebuild all");
     assert_eq!(common::dump(&pool).await, together);
-}
-
-/// `projector::runner::run` over every projection, as `crm serve` runs it.
-struct RunningProjector {
-    stop: tokio::sync::watch::Sender<bool>,
-    runner: tokio::task::JoinHandle<()>,
-}
-
-impl RunningProjector {
-    fn start(pool: &PgPool) -> Self {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let runner = tokio::spawn(projector::runner::run(
-            pool.clone(),
-            test_keys(pool),
-            Projection::ALL.to_vec(),
-            stopped,
-        ));
-        RunningProjector { stop, runner }
-    }
-
-    async fn stop(self) {
-        self.stop.send(true).expect("stop");
-        self.runner.await.expect("runner");
-    }
 }
 
 #[sqlx::test(migrations = "../schema")]
@@ -1079,7 +1055,7 @@ async fn commit_order_is_numeric_across_a_digit_boundary_of_transaction_ids(pool
     let first = projector::source::read_batch(&mut conn, projector::Checkpoint::default(), 1)
         .await
         .expect("read");
-    assert_eq!(first[0].checkpoint.tx, boundary - 1);
+    assert_eq!(first.events[0].checkpoint.tx, boundary - 1);
     let relay = relay::Relay::new(
         pool.clone(),
         relay::RelayConfig {

@@ -138,7 +138,11 @@ impl DataKey {
     pub fn open(&self, sealed: &Sealed, customer: Uuid) -> Option<String> {
         let encoded = sealed.0.strip_prefix(SEALED_PREFIX)?;
         let bytes = STANDARD.decode(encoded).ok()?;
-        String::from_utf8(decrypt(&self.0, &bytes, customer.as_bytes())?).ok()
+        let plain = decrypt(&self.0, &bytes, customer.as_bytes())?;
+        // Authenticated, so written by this service; should another writer
+        // have sealed bytes that are not UTF-8, they read as U+FFFD rather
+        // than as erased.
+        Some(String::from_utf8_lossy(&plain).into_owned())
     }
 
     /// Opens every sealed string inside a JSON value (audit and timeline views);
@@ -230,6 +234,15 @@ mod tests {
         assert_eq!(back.reveal(None, customer), None);
         let clear: Personal<CustomerName> = serde_json::from_str("\"李四\"").expect("clear");
         assert_eq!(clear.reveal(None, customer).as_deref(), Some("李四"));
+    }
+
+    #[test]
+    fn sealed_bytes_that_are_not_utf8_open_lossily() {
+        let key = DataKey::generate();
+        let customer = Uuid::new_v4();
+        let bytes = encrypt(&key.0, b"a\xffb", customer.as_bytes());
+        let sealed = Sealed(format!("{SEALED_PREFIX}{}", STANDARD.encode(bytes)));
+        assert_eq!(key.open(&sealed, customer).as_deref(), Some("a\u{fffd}b"));
     }
 
     #[test]

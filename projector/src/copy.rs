@@ -14,9 +14,12 @@ pub(crate) trait CopyRow {
     fn write(&self, line: &mut CopyText);
 }
 
-/// How COPY text writes a byte it treats specially.
+/// How COPY text writes a byte it treats specially, and U+0000, which
+/// PostgreSQL cannot store: as [`crate::storable::REPLACEMENT`], like the
+/// JSON path does.
 fn copy_escape(byte: u8) -> Option<&'static str> {
     match byte {
+        b'\0' => Some("\u{FFFD}"),
         b'\\' => Some("\\\\"),
         b'\t' => Some("\\t"),
         b'\n' => Some("\\n"),
@@ -40,7 +43,7 @@ impl CopyText {
         self.row_started = true;
     }
 
-    /// Appends `value` with COPY's escapes (backslash, tab, newline, return),
+    /// Appends `value` with COPY's escapes (backslash, tab, newline, return, NUL),
     /// copying the runs between them whole: a rebuild writes millions of fields.
     fn escaped(&mut self, value: &str) {
         let mut rest = value;
@@ -187,6 +190,18 @@ mod tests {
     #[test]
     fn text_escapes_what_copy_treats_specially() {
         assert_eq!(line(|t| t.text("a\tb\nc\rd\\e")), "a\\tb\\nc\\rd\\\\e\n");
+    }
+
+    #[test]
+    fn nul_is_stored_as_the_replacement_character() {
+        assert_eq!(
+            line(|t| t.text("a\u{0}b")),
+            format!("a{}b\n", crate::storable::REPLACEMENT)
+        );
+        assert_eq!(
+            line(|t| t.text_array(&["\u{0}".to_owned()])),
+            "{\"\u{fffd}\"}\n"
+        );
     }
 
     #[test]

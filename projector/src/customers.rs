@@ -575,6 +575,33 @@ pub async fn apply(
     Ok(())
 }
 
+/// Removes the rows of `customers` (and their share of the funnel totals),
+/// so that their streams can be folded again from the first event.
+pub(crate) async fn reset(conn: &mut PgConnection, customers: &[Uuid]) -> Result<(), sqlx::Error> {
+    let existing: Vec<CustomerRow> =
+        sqlx::query_as("SELECT * FROM rm_customers WHERE id = ANY($1)")
+            .bind(customers)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut funnel = Deltas::default();
+    for row in &existing {
+        funnel.remove(row);
+    }
+    funnel.write(conn, "").await?;
+    for (table, key) in [
+        ("rm_customers", "id"),
+        ("rm_purchases", "customer_id"),
+        ("rm_activities", "customer_id"),
+        ("rm_stage_stays", "customer_id"),
+    ] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE {key} = ANY($1)"))
+            .bind(customers)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Inserts rows serialised as one JSON array (one round trip per table).
 pub(crate) async fn insert_json<T: Serialize>(
     conn: &mut PgConnection,
@@ -585,7 +612,8 @@ pub(crate) async fn insert_json<T: Serialize>(
     if rows.is_empty() {
         return Ok(());
     }
-    let json = serde_json::to_string(rows).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    let json =
+        crate::storable::to_json(rows).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
     let conflict = if ignore_duplicates {
         " ON CONFLICT DO NOTHING"
     } else {

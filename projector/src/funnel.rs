@@ -110,8 +110,8 @@ impl Deltas {
         if rows.is_empty() {
             return Ok(());
         }
-        let json =
-            serde_json::to_string(&rows).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+        let json = crate::storable::to_json(&rows)
+            .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
         let table = format!("{TABLE}{suffix}");
         sqlx::query(&format!(
             "INSERT INTO {table} AS t

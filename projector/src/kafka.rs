@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use chrono::Utc;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -28,6 +29,7 @@ use command::keys::KeyStore;
 use events::envelope::{stored_type, CloudEvent};
 use events::CustomerEvent;
 
+use crate::dead_letters::{self, Failed, Retries, Verdict};
 use crate::runner::{
     announce_changes, keys_for, relaxed_durability, Projection, ProjectorError, Rows,
 };
@@ -82,12 +84,24 @@ impl KafkaSource {
     }
 }
 
-/// One message of the topic, decoded.
+/// One message of the topic, decoded, or why it does not decode (then it is
+/// dead-lettered and passed: decoding it again would fail the same way).
 #[derive(Debug, Clone)]
 pub struct Delivered {
     pub partition: i32,
     pub offset: i64,
-    pub event: StoredEvent,
+    pub event: Result<StoredEvent, Unreadable>,
+}
+
+/// A message that is not an event this version can read.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    /// The envelope's `position`, 0 when the message is not an envelope.
+    pub position: i64,
+    pub event_id: Option<Uuid>,
+    pub tenant_id: Option<Uuid>,
+    pub aggregate_id: Option<String>,
+    pub reason: String,
 }
 
 /// Turns a message value (the CloudEvents envelope) back into the event the
@@ -128,8 +142,9 @@ pub fn decode(payload: &[u8]) -> Result<StoredEvent, SourceError> {
 
 /// Applies `batch` (in partition order) to `projections` and stores the next
 /// offset of every partition in it, in one transaction. Messages below a
-/// partition's stored offset were applied before and are dropped. Returns the
-/// next offset per partition.
+/// partition's stored offset were applied before and are dropped; messages
+/// that do not decode are dead-lettered and passed. Returns the next offset
+/// per partition.
 pub async fn apply(
     pool: &PgPool,
     keys: &KeyStore,
@@ -140,10 +155,17 @@ pub async fn apply(
     let mut tx = pool.begin().await?;
     relaxed_durability(&mut tx).await?;
     let mut next = locked_offsets(&mut tx, source, batch).await?;
+    let unapplied =
+        |message: &&Delivered| message.offset >= next.get(&message.partition).copied().unwrap_or(0);
     let fresh: Vec<StoredEvent> = batch
         .iter()
-        .filter(|message| message.offset >= next.get(&message.partition).copied().unwrap_or(0))
-        .map(|message| message.event.clone())
+        .filter(unapplied)
+        .filter_map(|message| message.event.as_ref().ok().cloned())
+        .collect();
+    let unreadable: Vec<(&Delivered, &Unreadable)> = batch
+        .iter()
+        .filter(unapplied)
+        .filter_map(|message| message.event.as_ref().err().map(|why| (message, why)))
         .collect();
     if !fresh.is_empty() {
         let batch_keys = keys_for(keys, &fresh).await?;
@@ -154,6 +176,13 @@ pub async fn apply(
         }
         announce_changes(&mut tx, &fresh).await?;
     }
+    for (message, why) in unreadable {
+        let reason = format!(
+            "partition {} offset {}: {}",
+            message.partition, message.offset, why.reason
+        );
+        dead_letter(&mut tx, projections, why, &reason, 1, Utc::now()).await?;
+    }
     let mut applied: BTreeMap<i32, i64> = BTreeMap::new();
     for message in batch {
         let slot = next.entry(message.partition).or_insert(0);
@@ -162,7 +191,18 @@ pub async fn apply(
             *applied.entry(message.partition).or_insert(0) += 1;
         }
     }
-    for (partition, next_offset) in &next {
+    save_offsets(&mut tx, source, &next, &applied).await?;
+    tx.commit().await?;
+    Ok(next)
+}
+
+async fn save_offsets(
+    conn: &mut PgConnection,
+    source: &KafkaSource,
+    next: &BTreeMap<i32, i64>,
+    applied: &BTreeMap<i32, i64>,
+) -> Result<(), sqlx::Error> {
+    for (partition, next_offset) in next {
         sqlx::query(
             "UPDATE kafka_offsets
                 SET next_offset = $4, events = events + $5, updated_at = now()
@@ -173,11 +213,117 @@ pub async fn apply(
         .bind(partition)
         .bind(next_offset)
         .bind(applied.get(partition).copied().unwrap_or(0))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
-    tx.commit().await?;
-    Ok(next)
+    Ok(())
+}
+
+/// Records that `projections` gave up on a message.
+async fn dead_letter(
+    conn: &mut PgConnection,
+    projections: &[Projection],
+    message: &Unreadable,
+    error: &str,
+    attempts: u32,
+    first_seen: chrono::DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    for projection in projections {
+        dead_letters::record(
+            conn,
+            projection.name(),
+            dead_letters::Source::Kafka,
+            &Failed {
+                checkpoint: Checkpoint {
+                    tx: 0,
+                    position: message.position,
+                },
+                event_id: message.event_id,
+                tenant_id: message.tenant_id,
+                aggregate_id: message.aggregate_id.as_deref(),
+            },
+            error,
+            attempts,
+            first_seen,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Applies `batch` one message at a time after it failed as a whole on its
+/// data: messages before the failing one are applied; the failing one is
+/// either tried again later (returns `false`: consume again from the stored
+/// offsets after [`dead_letters::RETRY_PAUSE`]) or, once `retries` gives up
+/// on it, dead-lettered and passed.
+async fn apply_one_by_one(
+    pool: &PgPool,
+    keys: &KeyStore,
+    source: &KafkaSource,
+    projections: &[Projection],
+    batch: &[Delivered],
+    retries: &mut Retries,
+) -> Result<bool, ProjectorError> {
+    let consumer = format!("kafka:{}", source.group);
+    for message in batch {
+        let error = match apply(
+            pool,
+            keys,
+            source,
+            projections,
+            std::slice::from_ref(message),
+        )
+        .await
+        {
+            Ok(_) => continue,
+            Err(error) if error.is_data_error() => error,
+            Err(error) => return Err(error),
+        };
+        let Ok(event) = &message.event else {
+            continue;
+        };
+        let checkpoint = Checkpoint {
+            tx: 0,
+            position: event.checkpoint.position,
+        };
+        match retries.failed(&consumer, checkpoint) {
+            Verdict::Retry => {
+                tracing::warn!(partition = message.partition, offset = message.offset, %error, "message failed; trying it again shortly");
+                return Ok(false);
+            }
+            Verdict::GiveUp {
+                attempts,
+                first_seen,
+            } => {
+                let mut tx = pool.begin().await?;
+                let mut next =
+                    locked_offsets(&mut tx, source, std::slice::from_ref(message)).await?;
+                let slot = next.entry(message.partition).or_insert(0);
+                if message.offset >= *slot {
+                    *slot = message.offset + 1;
+                    let why = Unreadable {
+                        position: event.checkpoint.position,
+                        event_id: Some(event.event_id),
+                        tenant_id: Some(event.tenant_id),
+                        aggregate_id: Some(event.customer_id.to_string()),
+                        reason: error.to_string(),
+                    };
+                    dead_letter(
+                        &mut tx,
+                        projections,
+                        &why,
+                        &why.reason,
+                        attempts,
+                        first_seen,
+                    )
+                    .await?;
+                    save_offsets(&mut tx, source, &next, &BTreeMap::new()).await?;
+                }
+                tx.commit().await?;
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// The stored next offsets of the batch's partitions, locked so that two
@@ -283,6 +429,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     tracing::info!(brokers = %source.brokers, topic = %source.topic, group = %source.group, "Kafka-fed projector running");
+    let mut retries = Retries::default();
     while !*shutdown.borrow() {
         let consumer = match source.consumer() {
             Ok(consumer) => consumer,
@@ -304,16 +451,40 @@ pub async fn run(
             if batch.is_empty() {
                 continue;
             }
-            match apply(&pool, &keys, &source, &projections, &batch).await {
-                Ok(next) => commit_hint(&consumer, &source, &next),
+            let failure = match apply(&pool, &keys, &source, &projections, &batch).await {
+                Ok(next) => {
+                    commit_hint(&consumer, &source, &next);
+                    continue;
+                }
+                Err(error) if error.is_data_error() => {
+                    tracing::warn!(%error, "Kafka batch failed on its data; applying its messages one by one");
+                    match apply_one_by_one(
+                        &pool,
+                        &keys,
+                        &source,
+                        &projections,
+                        &batch,
+                        &mut retries,
+                    )
+                    .await
+                    {
+                        Ok(true) => None,
+                        Ok(false) => Some(dead_letters::RETRY_PAUSE),
+                        Err(error) => {
+                            tracing::error!(%error, "Kafka batch failed; consuming again from the stored offsets");
+                            Some(BACKOFF)
+                        }
+                    }
+                }
                 Err(error) => {
                     tracing::error!(%error, "Kafka batch failed; consuming again from the stored offsets");
-                    // A new consumer starts again from the committed offsets;
-                    // anything already applied is dropped by offset.
-                    pause(BACKOFF, &mut shutdown).await;
-                    break;
+                    Some(BACKOFF)
                 }
-            }
+            };
+            // A new consumer starts again from the committed offsets;
+            // anything already applied is dropped by offset.
+            pause(failure.unwrap_or_default(), &mut shutdown).await;
+            break;
         }
     }
     tracing::info!("Kafka-fed projector stopped");
@@ -338,35 +509,44 @@ async fn next_batch(
         _ = shutdown.changed() => return Ok(batch),
         message = consumer.recv() => message.map_err(kafka_error)?,
     };
-    batch.push(delivered(&first)?);
+    batch.push(delivered(&first));
     let deadline = tokio::time::Instant::now() + BATCH_WAIT;
     while batch.len() < limit {
         match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(message) => batch.push(delivered(&message.map_err(kafka_error)?)?),
+            Ok(message) => batch.push(delivered(&message.map_err(kafka_error)?)),
             Err(_) => break,
         }
     }
     Ok(batch)
 }
 
-fn delivered(message: &impl Message) -> Result<Delivered, ProjectorError> {
+fn delivered(message: &impl Message) -> Delivered {
     let payload = message.payload().unwrap_or_default();
-    let event = decode(payload).map_err(|error| match error {
-        SourceError::Undecodable { position, reason } => SourceError::Undecodable {
-            position,
-            reason: format!(
-                "partition {} offset {}: {reason}",
-                message.partition(),
-                message.offset()
-            ),
-        },
-        other => other,
-    })?;
-    Ok(Delivered {
+    Delivered {
         partition: message.partition(),
         offset: message.offset(),
-        event,
-    })
+        event: decode(payload).map_err(|reason| unreadable(payload, reason)),
+    }
+}
+
+/// What can be told of a message that does not decode.
+fn unreadable(payload: &[u8], error: SourceError) -> Unreadable {
+    #[derive(serde::Deserialize)]
+    struct Known {
+        position: Option<i64>,
+        id: Option<Uuid>,
+        tenantid: Option<Uuid>,
+        subject: Option<String>,
+    }
+    let known = serde_json::from_slice::<Known>(payload).ok();
+    let known = known.as_ref();
+    Unreadable {
+        position: known.and_then(|k| k.position).unwrap_or(0),
+        event_id: known.and_then(|k| k.id),
+        tenant_id: known.and_then(|k| k.tenantid),
+        aggregate_id: known.and_then(|k| k.subject.clone()),
+        reason: error.to_string(),
+    }
 }
 
 fn kafka_error(error: KafkaError) -> ProjectorError {

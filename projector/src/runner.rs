@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use command::keys::{KeyError, KeyStore};
 use events::personal::DataKey;
 
+use crate::dead_letters::{self, Failed, Retries, Source, Verdict};
 use crate::source::{self, Checkpoint, SourceError, StoredEvent};
 use crate::{customers, timeline};
 
@@ -63,6 +64,18 @@ impl Projection {
             Projection::Timeline => timeline::apply(conn, suffix, batch, keys, rows).await?,
         }
         Ok(())
+    }
+
+    /// Removes what the projection holds of `customers`.
+    async fn reset(
+        self,
+        conn: &mut PgConnection,
+        customers: &[uuid::Uuid],
+    ) -> Result<(), sqlx::Error> {
+        match self {
+            Projection::Customers => customers::reset(conn, customers).await,
+            Projection::Timeline => timeline::reset(conn, customers).await,
+        }
     }
 
     /// Derives what a rebuild's fresh phase left out (see [`Rows::Fresh`]).
@@ -113,6 +126,21 @@ pub enum ProjectorError {
     Keys(#[from] KeyError),
     #[error("kafka: {0}")]
     Kafka(String),
+}
+
+impl ProjectorError {
+    /// Whether the error belongs to the data being written (see
+    /// [`dead_letters::is_data_error`]), not to the database or the schema.
+    pub fn is_data_error(&self) -> bool {
+        match self {
+            ProjectorError::Database(error)
+            | ProjectorError::Source(SourceError::Database(error)) => {
+                dead_letters::is_data_error(error)
+            }
+            ProjectorError::Source(SourceError::Undecodable { .. }) => true,
+            ProjectorError::Keys(_) | ProjectorError::Kafka(_) => false,
+        }
+    }
 }
 
 /// Live batches are small for low lag; rebuild batches large for throughput.
@@ -187,44 +215,235 @@ pub(crate) async fn relaxed_durability(conn: &mut PgConnection) -> Result<(), sq
     Ok(())
 }
 
+/// What one [`step`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stepped {
+    /// Rows of the log read (events, and rows that did not decode).
+    pub read: usize,
+    /// A projection stopped before an event that failed and will try it
+    /// again after [`dead_letters::RETRY_PAUSE`].
+    pub retrying: bool,
+}
+
 /// Applies the next batch of `projections` and advances their checkpoints,
 /// all in one transaction: the log is read, decoded and its data keys loaded
 /// once for all of them, and their changes become visible together. The batch
 /// starts at the lowest checkpoint; a projection that is further on takes
-/// only the events after its own. Returns how many events it read.
+/// only the events after its own.
+///
+/// When the batch fails on its data, the step runs again finding the event
+/// that fails (see [`dead_letters`]): what precedes it is applied, and the
+/// event is either tried again later (the projection stops before it) or,
+/// once `retries` gives up on it, dead-lettered and passed. Rows that do not
+/// decode are dead-lettered at once.
 pub async fn step(
     pool: &PgPool,
     keys: &KeyStore,
     projections: &[Projection],
     limit: i64,
-) -> Result<usize, ProjectorError> {
+    retries: &mut Retries,
+) -> Result<Stepped, ProjectorError> {
+    match step_with(pool, keys, projections, limit, retries, false).await {
+        Err(error) if error.is_data_error() => {
+            tracing::warn!(%error, "a projection batch failed on its data; finding the event");
+            step_with(pool, keys, projections, limit, retries, true).await
+        }
+        outcome => outcome,
+    }
+}
+
+async fn step_with(
+    pool: &PgPool,
+    keys: &KeyStore,
+    projections: &[Projection],
+    limit: i64,
+    retries: &mut Retries,
+    isolate: bool,
+) -> Result<Stepped, ProjectorError> {
     let mut tx = pool.begin().await?;
     relaxed_durability(&mut tx).await?;
     // The row locks also serialise with a rebuild's swap.
     let checkpoints = locked_checkpoints(&mut tx, projections).await?;
     let Some(lowest) = checkpoints.iter().map(|(_, checkpoint)| *checkpoint).min() else {
         tx.rollback().await?;
-        return Ok(0);
+        return Ok(Stepped::default());
     };
     let batch = source::read_batch(&mut tx, lowest, limit).await?;
-    let Some(last) = batch.last().map(|stored| stored.checkpoint) else {
+    let Some(last) = batch.last() else {
         tx.rollback().await?;
-        return Ok(0);
+        return Ok(Stepped::default());
     };
-    let batch_keys = keys_for(keys, &batch).await?;
+    let batch_keys = keys_for(keys, &batch.events).await?;
+    let mut retrying = false;
     for (projection, checkpoint) in checkpoints {
-        let unseen = &batch[batch.partition_point(|stored| stored.checkpoint <= checkpoint)..];
-        if unseen.is_empty() {
+        let unseen = &batch.events[batch
+            .events
+            .partition_point(|stored| stored.checkpoint <= checkpoint)..];
+        let held_at = if isolate {
+            apply_isolating(&mut tx, projection, unseen, &batch_keys, retries).await?
+        } else {
+            if !unseen.is_empty() {
+                projection
+                    .apply(&mut tx, "", unseen, &batch_keys, Rows::Existing)
+                    .await?;
+            }
+            None
+        };
+        let reached = match held_at {
+            Some(held_at) => {
+                retrying = true;
+                batch.before(held_at).unwrap_or(checkpoint).max(checkpoint)
+            }
+            None => last,
+        };
+        if reached <= checkpoint {
             continue;
         }
-        projection
-            .apply(&mut tx, "", unseen, &batch_keys, Rows::Existing)
-            .await?;
-        save_checkpoint(&mut tx, projection, last, unseen.len(), false).await?;
+        dead_letter_undecodable(&mut tx, projection, &batch, checkpoint, reached).await?;
+        let applied = unseen.partition_point(|stored| stored.checkpoint <= reached);
+        save_checkpoint(&mut tx, projection, reached, applied, false).await?;
+        retries.passed(projection.name(), reached);
     }
-    announce_changes(&mut tx, &batch).await?;
+    announce_changes(&mut tx, &batch.events).await?;
     tx.commit().await?;
-    Ok(batch.len())
+    Ok(Stepped {
+        read: batch.len(),
+        retrying,
+    })
+}
+
+/// Dead-letters the rows of `batch` after `from` up to `to` that did not decode.
+async fn dead_letter_undecodable(
+    conn: &mut PgConnection,
+    projection: Projection,
+    batch: &source::Batch,
+    from: Checkpoint,
+    to: Checkpoint,
+) -> Result<(), sqlx::Error> {
+    for row in batch
+        .undecodable
+        .iter()
+        .filter(|row| row.checkpoint > from && row.checkpoint <= to)
+    {
+        dead_letters::record(
+            conn,
+            projection.name(),
+            Source::Postgres,
+            &Failed {
+                checkpoint: row.checkpoint,
+                event_id: Some(row.event_id),
+                tenant_id: Some(row.tenant_id),
+                aggregate_id: Some(&row.aggregate_id),
+            },
+            &row.reason,
+            1,
+            Utc::now(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Applies `events` to `projection`, passing events that `retries` gives up
+/// on (dead-lettered); returns the checkpoint of an event to try again later,
+/// before which the projection stops.
+async fn apply_isolating(
+    conn: &mut PgConnection,
+    projection: Projection,
+    events: &[StoredEvent],
+    keys: &BatchKeys,
+    retries: &mut Retries,
+) -> Result<Option<Checkpoint>, ProjectorError> {
+    let mut rest = events;
+    loop {
+        let (applied, failure) = apply_longest_prefix(conn, projection, rest, keys).await?;
+        let (Some(error), Some(failed)) = (failure, rest.get(applied)) else {
+            return Ok(None);
+        };
+        match retries.failed(projection.name(), failed.checkpoint) {
+            Verdict::Retry => {
+                tracing::warn!(
+                    projection = projection.name(),
+                    position = failed.checkpoint.position,
+                    event_id = %failed.event_id,
+                    %error,
+                    "event failed; trying it again shortly"
+                );
+                return Ok(Some(failed.checkpoint));
+            }
+            Verdict::GiveUp {
+                attempts,
+                first_seen,
+            } => {
+                let customer = failed.customer_id.to_string();
+                dead_letters::record(
+                    conn,
+                    projection.name(),
+                    Source::Postgres,
+                    &Failed {
+                        checkpoint: failed.checkpoint,
+                        event_id: Some(failed.event_id),
+                        tenant_id: Some(failed.tenant_id),
+                        aggregate_id: Some(&customer),
+                    },
+                    &error.to_string(),
+                    attempts,
+                    first_seen,
+                )
+                .await?;
+                rest = &rest[applied + 1..];
+            }
+        }
+    }
+}
+
+/// Applies the longest prefix of `events` that applies without a data error
+/// and returns its length, with the error of the event after it (if any).
+/// Halving the failing range finds that event in about 2·log2(n) attempts.
+async fn apply_longest_prefix(
+    conn: &mut PgConnection,
+    projection: Projection,
+    events: &[StoredEvent],
+    keys: &BatchKeys,
+) -> Result<(usize, Option<ProjectorError>), ProjectorError> {
+    let (mut applied, mut end) = (0, events.len());
+    while applied < events.len() {
+        match attempt(conn, projection, &events[applied..end], keys).await? {
+            Ok(()) => (applied, end) = (end, events.len()),
+            Err(error) if end - applied == 1 => return Ok((applied, Some(error))),
+            Err(_) => end = applied + (end - applied) / 2,
+        }
+    }
+    Ok((applied, None))
+}
+
+/// Applies `events` inside a savepoint: a data error undoes them and is
+/// returned as the inner error; any other error is the outer one.
+async fn attempt(
+    conn: &mut PgConnection,
+    projection: Projection,
+    events: &[StoredEvent],
+    keys: &BatchKeys,
+) -> Result<Result<(), ProjectorError>, ProjectorError> {
+    sqlx::query("SAVEPOINT projection_attempt")
+        .execute(&mut *conn)
+        .await?;
+    let outcome = projection
+        .apply(conn, "", events, keys, Rows::Existing)
+        .await;
+    match &outcome {
+        Ok(()) => {}
+        Err(error) if error.is_data_error() => {
+            sqlx::query("ROLLBACK TO SAVEPOINT projection_attempt")
+                .execute(&mut *conn)
+                .await?;
+        }
+        Err(_) => return outcome.map(Ok),
+    }
+    sqlx::query("RELEASE SAVEPOINT projection_attempt")
+        .execute(&mut *conn)
+        .await?;
+    Ok(outcome)
 }
 
 /// The channel on which projections announce, at commit, which tenants' read
@@ -266,19 +485,42 @@ async fn notify_read_models(conn: &mut PgConnection, payload: &str) -> Result<()
     Ok(())
 }
 
-/// Applies batches until `projections` have caught up with the committed log.
+/// Applies batches until `projections` have caught up with the committed log
+/// or one of them stopped before an event to try again.
+async fn drain(
+    pool: &PgPool,
+    keys: &KeyStore,
+    projections: &[Projection],
+    retries: &mut Retries,
+) -> Result<Stepped, ProjectorError> {
+    let mut total = Stepped::default();
+    loop {
+        let stepped = step(pool, keys, projections, LIVE_BATCH, retries).await?;
+        total.read += stepped.read;
+        total.retrying = stepped.retrying;
+        if stepped.retrying || stepped.read < usize::try_from(LIVE_BATCH).unwrap_or(usize::MAX) {
+            return Ok(total);
+        }
+    }
+}
+
+/// Applies batches until `projections` have caught up with the committed
+/// log, trying events that fail again until they apply or are dead-lettered.
+/// Returns how many rows of the log it read.
 pub async fn catch_up(
     pool: &PgPool,
     keys: &KeyStore,
     projections: &[Projection],
 ) -> Result<usize, ProjectorError> {
+    let mut retries = Retries::default();
     let mut total = 0;
     loop {
-        let applied = step(pool, keys, projections, LIVE_BATCH).await?;
-        total += applied;
-        if applied < usize::try_from(LIVE_BATCH).unwrap_or(usize::MAX) {
+        let drained = drain(pool, keys, projections, &mut retries).await?;
+        total += drained.read;
+        if !drained.retrying {
             return Ok(total);
         }
+        tokio::time::sleep(dead_letters::RETRY_PAUSE).await;
     }
 }
 
@@ -290,23 +532,126 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut wakeup = source::Wakeup::connect(&pool).await;
+    let mut retries = Retries::default();
     tracing::info!(projections = ?projections.iter().map(|p| p.name()).collect::<Vec<_>>(), "projector running");
     while !*shutdown.borrow() {
         let mut failed = false;
-        if let Err(error) = catch_up(&pool, &keys, &projections).await {
-            // Alone, a projection that keeps failing holds back only itself.
-            tracing::warn!(error = %error, "projection batch failed; applying each projection alone");
-            for projection in &projections {
-                if let Err(error) = catch_up(&pool, &keys, &[*projection]).await {
-                    tracing::error!(projection = projection.name(), error = %error, "projection batch failed; retrying");
-                    failed = true;
+        let mut retrying = false;
+        match drain(&pool, &keys, &projections, &mut retries).await {
+            Ok(drained) => retrying = drained.retrying,
+            Err(error) => {
+                // Alone, a projection that keeps failing holds back only itself.
+                tracing::warn!(error = %error, "projection batch failed; applying each projection alone");
+                for projection in &projections {
+                    match drain(&pool, &keys, &[*projection], &mut retries).await {
+                        Ok(drained) => retrying |= drained.retrying,
+                        Err(error) => {
+                            tracing::error!(projection = projection.name(), error = %error, "projection batch failed; retrying");
+                            failed = true;
+                        }
+                    }
                 }
             }
         }
-        let pause = if failed { BACKOFF } else { POLL_INTERVAL };
+        let pause = if failed {
+            BACKOFF
+        } else if retrying {
+            dead_letters::RETRY_PAUSE
+        } else {
+            POLL_INTERVAL
+        };
         wakeup.wait(pause, &mut shutdown).await;
     }
     tracing::info!("projector stopped");
+}
+
+/// What [`retry`] did with the dead letters it took up.
+#[derive(Debug, Default, Serialize)]
+pub struct Retried {
+    /// Positions of events that applied now (their dead letters are gone).
+    pub applied: Vec<i64>,
+    /// Positions of events that still fail, with why.
+    pub failing: Vec<(i64, String)>,
+}
+
+/// Applies dead-lettered events of `projection` again (all, or the one at
+/// `position`), after a fix. An event that was passed left its stream's
+/// later events applied without it, so each affected customer's stream is
+/// folded again from its first event up to the projection's checkpoint, in
+/// one transaction per stream; its dead letters go once that succeeds.
+pub async fn retry(
+    pool: &PgPool,
+    keys: &KeyStore,
+    projection: Projection,
+    position: Option<i64>,
+) -> Result<Retried, ProjectorError> {
+    let letters: Vec<dead_letters::DeadLetter> = dead_letters::list(pool, Some(projection.name()))
+        .await?
+        .into_iter()
+        .filter(|letter| position.is_none_or(|position| letter.position == position))
+        .collect();
+    let mut streams: Vec<Option<String>> = letters.iter().map(|l| l.aggregate_id.clone()).collect();
+    streams.sort();
+    streams.dedup();
+    let mut retried = Retried::default();
+    for stream in streams {
+        let positions: Vec<i64> = letters
+            .iter()
+            .filter(|letter| letter.aggregate_id == stream)
+            .map(|letter| letter.position)
+            .collect();
+        let outcome = match stream.as_deref().map(uuid::Uuid::parse_str) {
+            Some(Ok(customer)) => refold_stream(pool, keys, projection, customer, &positions).await,
+            _ => Err(ProjectorError::Source(SourceError::Undecodable {
+                position: positions.first().copied().unwrap_or(0),
+                reason: "the event names no customer stream to fold again".to_owned(),
+            })),
+        };
+        match outcome {
+            Ok(()) => retried.applied.extend(positions),
+            Err(error) if error.is_data_error() => {
+                let reason = error.to_string();
+                for position in positions {
+                    dead_letters::failed_again(pool, projection.name(), position, &reason).await?;
+                    retried.failing.push((position, reason.clone()));
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(retried)
+}
+
+/// Folds one customer's stream into `projection` again and removes the
+/// dead letters at `positions`, in one transaction.
+async fn refold_stream(
+    pool: &PgPool,
+    keys: &KeyStore,
+    projection: Projection,
+    customer: uuid::Uuid,
+    positions: &[i64],
+) -> Result<(), ProjectorError> {
+    let mut tx = pool.begin().await?;
+    let locked = locked_checkpoints(&mut tx, &[projection]).await?;
+    let upto = locked
+        .first()
+        .map(|(_, checkpoint)| *checkpoint)
+        .unwrap_or_default();
+    let stream = source::read_stream(&mut tx, &customer.to_string(), upto).await?;
+    if let Some(row) = stream.undecodable.first() {
+        return Err(SourceError::from(row.clone()).into());
+    }
+    projection.reset(&mut tx, &[customer]).await?;
+    let batch_keys = keys_for(keys, &stream.events).await?;
+    projection
+        .apply(&mut tx, "", &stream.events, &batch_keys, Rows::Existing)
+        .await?;
+    for position in positions {
+        dead_letters::remove(&mut tx, projection.name(), *position).await?;
+    }
+    announce_changes(&mut tx, &stream.events).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// One projection's position, for `crm projector status` and `/metrics`.
@@ -410,10 +755,11 @@ pub async fn rebuild_in_batches(
     .await?;
     drop(conn);
     let total = u64::try_from(total).unwrap_or(0);
-    let mut applied = bulk_load(pool, keys, projections, horizon, batch_size, |applied| {
-        progress(applied, total.max(applied));
-    })
-    .await?;
+    let (mut applied, mut undecodable) =
+        bulk_load(pool, keys, projections, horizon, batch_size, |applied| {
+            progress(applied, total.max(applied));
+        })
+        .await?;
     let mut conn = pool.acquire().await?;
     for projection in projections {
         projection.complete_fresh(&mut conn, SHADOW).await?;
@@ -440,16 +786,42 @@ pub async fn rebuild_in_batches(
     let mut tx = pool.begin().await?;
     locked_checkpoints(&mut tx, projections).await?;
     loop {
-        let batch = source::read_batch(&mut tx, checkpoint, batch_size).await?;
+        let mut batch = source::read_batch(&mut tx, checkpoint, batch_size).await?;
         let Some(last) = batch.last() else { break };
-        checkpoint = last.checkpoint;
-        let batch_keys = keys_for(keys, &batch).await?;
+        checkpoint = last;
+        let batch_keys = keys_for(keys, &batch.events).await?;
         for projection in projections {
             projection
-                .apply(&mut tx, SHADOW, &batch, &batch_keys, Rows::Existing)
+                .apply(&mut tx, SHADOW, &batch.events, &batch_keys, Rows::Existing)
                 .await?;
         }
-        applied += batch.len() as u64;
+        applied += batch.events.len() as u64;
+        undecodable.append(&mut batch.undecodable);
+    }
+    // The rebuild applied every event that decodes: what is still dead is
+    // what does not.
+    let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
+    sqlx::query("DELETE FROM dead_letters WHERE consumer = ANY($1)")
+        .bind(&names)
+        .execute(&mut *tx)
+        .await?;
+    let rebuilt = source::Batch {
+        undecodable,
+        ..source::Batch::default()
+    };
+    for projection in projections {
+        let everything = Checkpoint {
+            tx: u64::MAX,
+            position: i64::MAX,
+        };
+        dead_letter_undecodable(
+            &mut tx,
+            *projection,
+            &rebuilt,
+            Checkpoint::default(),
+            everything,
+        )
+        .await?;
     }
     for table in projections
         .iter()
@@ -506,7 +878,8 @@ const REBUILD_WRITERS: usize = 2;
 /// The bulk phase of a rebuild: every event below `horizon`, stream by
 /// stream, into the shadow tables. Batches hold whole streams only, so they
 /// are independent (`Rows::Fresh`) and written concurrently, each in its own
-/// transaction. `progress(applied)` is called as batches land.
+/// transaction. `progress(applied)` is called as batches land. Returns how
+/// many events it applied and the rows that did not decode.
 async fn bulk_load(
     pool: &PgPool,
     keys: &KeyStore,
@@ -514,7 +887,7 @@ async fn bulk_load(
     horizon: u64,
     batch_size: i64,
     mut progress: impl FnMut(u64),
-) -> Result<u64, ProjectorError> {
+) -> Result<(u64, Vec<source::Undecodable>), ProjectorError> {
     let (batches, queue) = tokio::sync::mpsc::channel::<Vec<StoredEvent>>(REBUILD_WRITERS);
     let queue = Arc::new(tokio::sync::Mutex::new(queue));
     let (landed, mut landings) = tokio::sync::mpsc::unbounded_channel::<u64>();
@@ -550,6 +923,7 @@ async fn bulk_load(
     };
     let mut reader = pool.acquire().await?;
     let mut after = (String::new(), 0_i64);
+    let mut undecodable = Vec::new();
     // The last stream of a read may go on in the next one: it waits for it,
     // so that each batch holds whole streams only.
     let mut unfinished: Vec<StoredEvent> = Vec::new();
@@ -566,11 +940,12 @@ async fn bulk_load(
                 }
             };
         let exhausted = i64::try_from(read.len()).unwrap_or(i64::MAX) < batch_size;
-        if let Some(last) = read.last() {
-            after = (last.customer_id.to_string(), last.sequence);
+        if let Some(last_row) = read.last_row {
+            after = last_row;
         }
+        undecodable.extend(read.undecodable);
         let mut batch = std::mem::take(&mut unfinished);
-        batch.extend(read);
+        batch.extend(read.events);
         if !exhausted {
             if let Some(last_stream) = batch.last().map(|stored| stored.customer_id) {
                 let cut = batch.partition_point(|stored| stored.customer_id != last_stream);
@@ -605,7 +980,7 @@ async fn bulk_load(
     }
     match first_error {
         Some(error) => Err(error),
-        None => Ok(applied),
+        None => Ok((applied, undecodable)),
     }
 }
 

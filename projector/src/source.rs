@@ -18,7 +18,9 @@ use uuid::Uuid;
 use events::CustomerEvent;
 
 /// A reader's place in the log: the last `(tx, global_position)` it applied.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct Checkpoint {
     pub tx: u64,
     pub position: i64,
@@ -46,6 +48,83 @@ pub enum SourceError {
     Undecodable { position: i64, reason: String },
 }
 
+/// A row of the log that does not decode into an event this version knows
+/// (an unknown event version, a payload that no longer parses). Readers
+/// dead-letter it and go on: decoding it again would fail the same way.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("event at position {} cannot be read: {reason}", .checkpoint.position)]
+pub struct Undecodable {
+    pub checkpoint: Checkpoint,
+    pub event_id: Uuid,
+    pub tenant_id: Uuid,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub reason: String,
+}
+
+impl From<Undecodable> for SourceError {
+    fn from(undecodable: Undecodable) -> Self {
+        SourceError::Undecodable {
+            position: undecodable.checkpoint.position,
+            reason: undecodable.reason,
+        }
+    }
+}
+
+/// What a read of the log returned, in commit order: the events, and the
+/// rows among them that did not decode.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub events: Vec<StoredEvent>,
+    pub undecodable: Vec<Undecodable>,
+    /// The stream and sequence of the batch's last row, in the read's order.
+    pub last_row: Option<(String, i64)>,
+}
+
+impl Batch {
+    fn from_rows(rows: Vec<Row>) -> Self {
+        let mut batch = Batch {
+            events: Vec::with_capacity(rows.len()),
+            undecodable: Vec::new(),
+            last_row: rows.last().map(|row| (row.4.clone(), row.5)),
+        };
+        for row in rows {
+            match decode(row) {
+                Ok(event) => batch.events.push(event),
+                Err(undecodable) => batch.undecodable.push(undecodable),
+            }
+        }
+        batch
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len() + self.undecodable.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The checkpoint after the whole batch.
+    pub fn last(&self) -> Option<Checkpoint> {
+        let event = self.events.last().map(|stored| stored.checkpoint);
+        let undecodable = self.undecodable.last().map(|row| row.checkpoint);
+        event.max(undecodable)
+    }
+
+    /// The checkpoint of the row just before `checkpoint` in the batch, if any.
+    pub fn before(&self, checkpoint: Checkpoint) -> Option<Checkpoint> {
+        let below = |all: &[Checkpoint]| {
+            all.partition_point(|seen| *seen < checkpoint)
+                .checked_sub(1)
+                .and_then(|index| all.get(index).copied())
+        };
+        let events: Vec<Checkpoint> = self.events.iter().map(|e| e.checkpoint).collect();
+        let rows: Vec<Checkpoint> = self.undecodable.iter().map(|u| u.checkpoint).collect();
+        below(&events).max(below(&rows))
+    }
+}
+
 /// The columns `read_batch` selects, in order (other readers select the same).
 pub type Row = (
     String,
@@ -70,7 +149,7 @@ pub async fn read_batch(
     conn: &mut PgConnection,
     after: Checkpoint,
     limit: i64,
-) -> Result<Vec<StoredEvent>, SourceError> {
+) -> Result<Batch, sqlx::Error> {
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT tx::text, global_position, event_id, tenant_id, aggregate_id, sequence,
                 event_version, payload::text, metadata ->> 'actor', occurred_at, recorded_at
@@ -86,7 +165,7 @@ pub async fn read_batch(
     .bind(limit)
     .fetch_all(conn)
     .await?;
-    rows.into_iter().map(decode).collect()
+    Ok(Batch::from_rows(rows))
 }
 
 /// Committed events after `after` (readers' lag): how many, and the age in
@@ -177,7 +256,7 @@ pub async fn read_streams_below(
     horizon: u64,
     after: (&str, i64),
     limit: i64,
-) -> Result<Vec<StoredEvent>, SourceError> {
+) -> Result<Batch, sqlx::Error> {
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT tx::text, global_position, event_id, tenant_id, aggregate_id, sequence,
                 event_version, payload::text, metadata ->> 'actor', occurred_at, recorded_at
@@ -194,11 +273,34 @@ pub async fn read_streams_below(
     .bind(limit)
     .fetch_all(conn)
     .await?;
-    rows.into_iter().map(decode).collect()
+    Ok(Batch::from_rows(rows))
+}
+
+/// One stream's events in sequence order, up to `upto` in commit order
+/// (`crm projector retry` folds a stream again from its first event).
+pub async fn read_stream(
+    conn: &mut PgConnection,
+    aggregate_id: &str,
+    upto: Checkpoint,
+) -> Result<Batch, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT tx::text, global_position, event_id, tenant_id, aggregate_id, sequence,
+                event_version, payload::text, metadata ->> 'actor', occurred_at, recorded_at
+           FROM events
+          WHERE aggregate_type = 'Customer' AND aggregate_id = $1
+            AND (tx, global_position) <= ($2::text::xid8, $3)
+          ORDER BY sequence",
+    )
+    .bind(aggregate_id)
+    .bind(upto.tx.to_string())
+    .bind(upto.position)
+    .fetch_all(conn)
+    .await?;
+    Ok(Batch::from_rows(rows))
 }
 
 /// Turns a selected row into an event, refusing unknown versions.
-pub fn decode(row: Row) -> Result<StoredEvent, SourceError> {
+pub fn decode(row: Row) -> Result<StoredEvent, Undecodable> {
     let (
         tx,
         position,
@@ -212,27 +314,41 @@ pub fn decode(row: Row) -> Result<StoredEvent, SourceError> {
         occurred_at,
         recorded_at,
     ) = row;
-    let undecodable = |reason: String| SourceError::Undecodable { position, reason };
-    if version != events::customer::V1 {
-        return Err(undecodable(format!("unknown event version {version}")));
+    // A transaction id is a number PostgreSQL wrote; 0 only if it were not.
+    let checkpoint = Checkpoint {
+        tx: tx.parse().unwrap_or(0),
+        position,
+    };
+    let decoded = if version != events::customer::V1 {
+        Err(format!("unknown event version {version}"))
+    } else {
+        serde_json::from_str::<CustomerEvent>(&payload)
+            .map_err(|error| error.to_string())
+            .and_then(|event| {
+                Uuid::parse_str(&aggregate_id)
+                    .map(|customer_id| (event, customer_id))
+                    .map_err(|_| format!("aggregate id {aggregate_id} is not a UUID"))
+            })
+    };
+    match decoded {
+        Ok((event, customer_id)) => Ok(StoredEvent {
+            checkpoint,
+            event_id,
+            tenant_id,
+            customer_id,
+            sequence,
+            actor: actor.unwrap_or_default(),
+            occurred_at,
+            recorded_at,
+            event,
+        }),
+        Err(reason) => Err(Undecodable {
+            checkpoint,
+            event_id,
+            tenant_id,
+            aggregate_id,
+            sequence,
+            reason,
+        }),
     }
-    let event: CustomerEvent =
-        serde_json::from_str(&payload).map_err(|error| undecodable(error.to_string()))?;
-    Ok(StoredEvent {
-        checkpoint: Checkpoint {
-            tx: tx
-                .parse()
-                .map_err(|_| undecodable(format!("bad tx {tx}")))?,
-            position,
-        },
-        event_id,
-        tenant_id,
-        customer_id: Uuid::parse_str(&aggregate_id)
-            .map_err(|_| undecodable(format!("aggregate id {aggregate_id} is not a UUID")))?,
-        sequence,
-        actor: actor.unwrap_or_default(),
-        occurred_at,
-        recorded_at,
-        event,
-    })
 }

@@ -44,7 +44,8 @@ impl CopyRow for TimelineRow {
         line.timestamp(self.occurred_at);
         line.timestamp(self.recorded_at);
         line.text(&self.actor);
-        line.text(&self.details.to_string());
+        // Serialising a JSON value cannot fail.
+        line.text(&crate::storable::to_json(&self.details).unwrap_or_default());
     }
 }
 
@@ -128,5 +129,15 @@ pub async fn apply(
         .execute(conn)
         .await?;
     }
+    Ok(())
+}
+
+/// Removes the entries of `customers`, so that their streams can be folded
+/// again from the first event.
+pub(crate) async fn reset(conn: &mut PgConnection, customers: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM rm_timeline WHERE customer_id = ANY($1)")
+        .bind(customers)
+        .execute(conn)
+        .await?;
     Ok(())
 }

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use events::envelope::{CloudEvent, PersonalFields, StoredParts};
+use projector::dead_letters::{self, Retries, Verdict};
 use projector::source::{self, Checkpoint, Wakeup};
 
 /// The topic analysts and Kafka-fed projectors read.
@@ -49,6 +50,9 @@ pub struct RelayConfig {
     pub batch: i64,
     /// How long the producer keeps trying one event before the batch fails.
     pub delivery_timeout: Duration,
+    /// The largest message the producer sends (`message.max.bytes`); larger
+    /// events are dead-lettered.
+    pub max_message_bytes: usize,
 }
 
 impl RelayConfig {
@@ -60,6 +64,7 @@ impl RelayConfig {
             replication: 1,
             batch: DEFAULT_BATCH,
             delivery_timeout: Duration::from_secs(10),
+            max_message_bytes: 1_000_000,
         }
     }
 }
@@ -72,8 +77,17 @@ pub enum RelayError {
     Kafka(#[from] KafkaError),
     #[error("topic {topic}: {reason}")]
     Topic { topic: String, reason: String },
-    #[error("event at position {position} was not delivered: {reason}")]
-    Delivery { position: i64, reason: String },
+    #[error("event at position {} was not delivered: {reason}", .failed.position)]
+    Delivery {
+        /// The first event of the batch the broker did not take.
+        failed: Checkpoint,
+        /// Events before it were confirmed: how many, and up to where.
+        confirmed: Option<(Checkpoint, usize)>,
+        reason: String,
+        /// The broker refused this message for what it is (too large, invalid),
+        /// so sending it again cannot help: see [`is_message_error`].
+        poison: bool,
+    },
     #[error("event at position {position} cannot be encoded: {reason}")]
     Encode { position: i64, reason: String },
 }
@@ -150,6 +164,7 @@ impl Relay {
                 "message.timeout.ms",
                 config.delivery_timeout.as_millis().to_string(),
             )
+            .set("message.max.bytes", config.max_message_bytes.to_string())
             .create()?;
         Ok(Relay {
             pool,
@@ -204,12 +219,44 @@ impl Relay {
         .bind(self.config.batch)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(outgoing).collect()
+        let mut batch = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (position, event_id, tenant_id, aggregate_id) =
+                (row.1, row.2, row.3, row.4.clone());
+            match outgoing(row) {
+                Ok(event) => batch.push(event),
+                Err(error) => {
+                    // Encoding it again would fail the same way: pass it.
+                    let mut conn = self.pool.acquire().await?;
+                    dead_letters::record(
+                        &mut conn,
+                        &self.consumer(),
+                        dead_letters::Source::Postgres,
+                        &dead_letters::Failed {
+                            checkpoint: Checkpoint { tx: 0, position },
+                            event_id: Some(event_id),
+                            tenant_id: Some(tenant_id),
+                            aggregate_id: Some(&aggregate_id),
+                        },
+                        &error.to_string(),
+                        1,
+                        Utc::now(),
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    /// This relay's name in `dead_letters`.
+    pub fn consumer(&self) -> String {
+        format!("relay:{}", self.config.topic)
     }
 
     /// Produces `batch` and waits until the broker has confirmed every event.
     pub async fn deliver(&self, batch: &[Outgoing]) -> Result<(), RelayError> {
-        self.send(batch).await?.confirmed().await
+        self.send(batch).await?.confirmed().await.map(|_| ())
     }
 
     /// Hands `batch` to the producer, in order; the broker confirms later.
@@ -227,7 +274,7 @@ impl Relay {
             loop {
                 match self.producer.send_result(record) {
                     Ok(delivery) => {
-                        pending.push((event.checkpoint.position, delivery));
+                        pending.push((event.checkpoint, delivery));
                         break;
                     }
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
@@ -236,10 +283,17 @@ impl Relay {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                     Err((error, _)) => {
+                        // What was handed over before it may still be confirmed.
+                        let confirmed = match InFlight(pending).confirmed().await {
+                            Ok(confirmed) => confirmed,
+                            Err(earlier) => return Err(earlier),
+                        };
                         return Err(RelayError::Delivery {
-                            position: event.checkpoint.position,
+                            failed: event.checkpoint,
+                            confirmed,
+                            poison: is_message_error(&error),
                             reason: error.to_string(),
-                        })
+                        });
                     }
                 }
             }
@@ -290,7 +344,19 @@ impl Relay {
             let current = match batch.last() {
                 Some(last) => {
                     after = last.checkpoint;
-                    Some((last.checkpoint, batch.len(), self.send(&batch).await?))
+                    match self.send(&batch).await {
+                        Ok(in_flight) => Some((last.checkpoint, batch.len(), in_flight)),
+                        Err(error) => {
+                            // The error may name events of this batch as
+                            // confirmed: the previous batch's checkpoint
+                            // must be committed before anything past it.
+                            if let Some((last, count, in_flight)) = previous.take() {
+                                in_flight.confirmed().await?;
+                                self.commit(last, count).await?;
+                            }
+                            return Err(error);
+                        }
+                    }
                 }
                 None => None,
             };
@@ -317,6 +383,55 @@ impl Relay {
         Ok(batch.len())
     }
 
+    /// Settles a batch that failed at an event the broker refused for what
+    /// it is: commits what was confirmed before it, then either leaves the
+    /// event to be sent again (`false`) or, once `retries` gives up on it,
+    /// dead-letters it and moves the checkpoint past it (`true`).
+    pub async fn settle_refused(
+        &self,
+        failed: Checkpoint,
+        confirmed: Option<(Checkpoint, usize)>,
+        reason: &str,
+        retries: &mut Retries,
+    ) -> Result<bool, RelayError> {
+        if let Some((last, count)) = confirmed {
+            self.commit(last, count).await?;
+        }
+        let consumer = self.consumer();
+        let Verdict::GiveUp {
+            attempts,
+            first_seen,
+        } = retries.failed(&consumer, failed)
+        else {
+            return Ok(false);
+        };
+        let (event_id, tenant_id, aggregate_id): (Uuid, Uuid, String) = sqlx::query_as(
+            "SELECT event_id, tenant_id, aggregate_id FROM events WHERE global_position = $1",
+        )
+        .bind(failed.position)
+        .fetch_one(&self.pool)
+        .await?;
+        let mut conn = self.pool.acquire().await?;
+        dead_letters::record(
+            &mut conn,
+            &consumer,
+            dead_letters::Source::Postgres,
+            &dead_letters::Failed {
+                checkpoint: failed,
+                event_id: Some(event_id),
+                tenant_id: Some(tenant_id),
+                aggregate_id: Some(&aggregate_id),
+            },
+            reason,
+            attempts,
+            first_seen,
+        )
+        .await?;
+        drop(conn);
+        self.commit(failed, 0).await?;
+        Ok(true)
+    }
+
     /// A producer error that makes it unusable (then a new one is needed).
     fn fatal_error(&self) -> Option<String> {
         self.producer
@@ -326,23 +441,51 @@ impl Relay {
     }
 }
 
-/// Events handed to the producer, with their positions, awaiting the broker.
-struct InFlight(Vec<(i64, rdkafka::producer::DeliveryFuture)>);
+/// Events handed to the producer, with their checkpoints, awaiting the broker.
+struct InFlight(Vec<(Checkpoint, rdkafka::producer::DeliveryFuture)>);
 
 impl InFlight {
-    /// Waits for every confirmation; the first failure fails the batch.
-    async fn confirmed(self) -> Result<(), RelayError> {
-        let (positions, deliveries): (Vec<i64>, Vec<_>) = self.0.into_iter().unzip();
-        for (position, outcome) in positions.into_iter().zip(join_all(deliveries).await) {
-            let reason = match outcome {
-                Ok(Ok(_)) => continue,
-                Ok(Err((error, _))) => error.to_string(),
-                Err(_) => "the producer was dropped".to_owned(),
+    /// Waits for every confirmation; the first failure (in log order) fails
+    /// the batch. Returns the last event confirmed and how many were.
+    async fn confirmed(self) -> Result<Option<(Checkpoint, usize)>, RelayError> {
+        let (checkpoints, deliveries): (Vec<Checkpoint>, Vec<_>) = self.0.into_iter().unzip();
+        let mut confirmed = None;
+        for (index, (checkpoint, outcome)) in checkpoints
+            .into_iter()
+            .zip(join_all(deliveries).await)
+            .enumerate()
+        {
+            let (reason, poison) = match outcome {
+                Ok(Ok(_)) => {
+                    confirmed = Some((checkpoint, index + 1));
+                    continue;
+                }
+                Ok(Err((error, _))) => (error.to_string(), is_message_error(&error)),
+                Err(_) => ("the producer was dropped".to_owned(), false),
             };
-            return Err(RelayError::Delivery { position, reason });
+            return Err(RelayError::Delivery {
+                failed: checkpoint,
+                confirmed,
+                reason,
+                poison,
+            });
         }
-        Ok(())
+        Ok(confirmed)
     }
+}
+
+/// Whether the broker (or the producer) refused a message for what it is —
+/// too large, invalid — rather than because it is unreachable or busy.
+pub fn is_message_error(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode::{
+        BadMessage, InvalidMessage, InvalidMessageSize, InvalidRecord, MessageSizeTooLarge,
+    };
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            BadMessage | MessageSizeTooLarge | InvalidMessage | InvalidMessageSize | InvalidRecord
+        )
+    )
 }
 
 fn client_config(config: &RelayConfig) -> ClientConfig {
@@ -472,6 +615,7 @@ pub async fn run(
     let mut relay: Option<Relay> = None;
     let mut topic_ready = false;
     let mut backoff = MIN_BACKOFF;
+    let mut retries = Retries::default();
     tracing::info!(brokers = %config.brokers, topic = %config.topic, "relay running");
     while !*shutdown.borrow() {
         let current = match relay.take() {
@@ -503,6 +647,30 @@ pub async fn run(
                 backoff = MIN_BACKOFF;
                 relay = Some(current);
                 wakeup.wait(POLL_INTERVAL, &mut shutdown).await;
+            }
+            Err(RelayError::Delivery {
+                failed,
+                confirmed,
+                reason,
+                poison: true,
+            }) => {
+                tracing::warn!(position = failed.position, %reason, "the broker refused an event");
+                let passed = current
+                    .settle_refused(failed, confirmed, &reason, &mut retries)
+                    .await;
+                relay = Some(current);
+                let pause = match passed {
+                    Ok(true) => POLL_INTERVAL,
+                    Ok(false) => dead_letters::RETRY_PAUSE,
+                    Err(error) => {
+                        health.set(Some(error.to_string()));
+                        MIN_BACKOFF
+                    }
+                };
+                tokio::select! {
+                    _ = shutdown.changed() => {}
+                    () = tokio::time::sleep(pause) => {}
+                }
             }
             Err(error) => {
                 tracing::warn!(%error, retry_in = ?backoff, "relay batch failed; it will be sent again from the checkpoint");

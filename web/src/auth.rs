@@ -156,15 +156,13 @@ impl JwtKeys {
                 ApiError::Unauthorized(reason.to_owned())
             })?;
         let claims = data.claims;
-        let sub = claims.sub.trim();
-        if sub.is_empty() || sub.chars().count() > 64 {
-            return Err(ApiError::Unauthorized(
-                "the token's sub must be 1-64 characters".to_owned(),
-            ));
-        }
+        // The rule every user id follows (1–64 characters of one line).
+        let sub = events::values::UserId::parse(&claims.sub).map_err(|error| {
+            ApiError::Unauthorized(format!("the token's sub is not a valid user id: {error}"))
+        })?;
         Ok(Caller {
             tenant_id: claims.tid,
-            user_id: sub.to_owned(),
+            user_id: sub.into(),
             role: claims.role,
         })
     }

@@ -1,9 +1,12 @@
 //! Extractors whose rejections are problem+json with a message a client can act on.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::rejection::{
+    JsonRejection, PathRejection, QueryRejection, RawPathParamsRejection,
+};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use events::values::{check_chars, TextKind};
 use serde::de::DeserializeOwned;
 
 use crate::problem::ApiError;
@@ -60,7 +63,19 @@ fn source_text(error: &(dyn std::error::Error + 'static)) -> String {
     innermost.to_string()
 }
 
-/// Path parameters; a value that does not parse (e.g. an id that is not a UUID) is a 400.
+/// A decoded query or path parameter must hold no control character and no
+/// Unicode noncharacter (the character rule of [`events::values`]): such text
+/// is never a valid id, filter or search, and PostgreSQL cannot even receive
+/// U+0000. Only [`FreeTextQuery`] parameters may hold line breaks and tabs. A
+/// 400 names the parameter.
+fn check_parameter(kind: &str, name: &str, value: &str, text: TextKind) -> Result<(), ApiError> {
+    check_chars(name, &format!("a {kind} name"), TextKind::SingleLine)
+        .and_then(|()| check_chars(value, &format!("{kind} `{name}`"), text))
+        .map_err(|error| ApiError::BadRequest(error.0))
+}
+
+/// Path parameters; a value that does not parse (e.g. an id that is not a
+/// UUID), is not UTF-8 once percent-decoded, or breaks the character rule is a 400.
 #[derive(Debug, Clone, Copy)]
 pub struct Path<T>(pub T);
 
@@ -72,6 +87,20 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match RawPathParams::from_request_parts(parts, state).await {
+            Ok(params) => {
+                for (name, value) in &params {
+                    check_parameter("path parameter", name, value, TextKind::SingleLine)?;
+                }
+            }
+            Err(RawPathParamsRejection::InvalidUtf8InPathParam(error)) => {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid path parameter: {} (percent-encoded bytes must form UTF-8)",
+                    error.body_text()
+                )))
+            }
+            Err(other) => return Err(ApiError::internal(other.body_text())),
+        }
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Path(value)),
             Err(PathRejection::FailedToDeserializePathParams(error)) => Err(ApiError::BadRequest(
@@ -82,11 +111,17 @@ where
     }
 }
 
-/// Query-string parameters; unknown or malformed ones are a 400.
+/// Query-string parameters; unknown or malformed ones, and values that break
+/// the character rule, are a 400. With `FREE_TEXT` (see [`FreeTextQuery`])
+/// values may also hold line breaks and tabs.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Query<T>(pub T);
+pub struct Query<T, const FREE_TEXT: bool = false>(pub T);
 
-impl<T, S> FromRequestParts<S> for Query<T>
+/// Query-string parameters that are free text (the reason of an archive):
+/// like [`Query`], but values may hold line feeds, tabs and CR LF.
+pub type FreeTextQuery<T> = Query<T, true>;
+
+impl<T, S, const FREE_TEXT: bool> FromRequestParts<S> for Query<T, FREE_TEXT>
 where
     T: DeserializeOwned,
     S: Send + Sync,
@@ -94,6 +129,16 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let text = if FREE_TEXT {
+            TextKind::FreeText
+        } else {
+            TextKind::SingleLine
+        };
+        // Decoded as `serde_urlencoded` decodes them for the deserialiser.
+        let query = parts.uri.query().unwrap_or_default();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            check_parameter("query parameter", &name, &value, text)?;
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Query(value))

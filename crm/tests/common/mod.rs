@@ -21,6 +21,10 @@ use events::personal::MasterKey;
 use projector::runner::{catch_up, has_applied, Projection};
 use web::{JwtKeys, Role};
 
+/// Text of an activity logged by [`legacy_activity`] in [`varied_history`].
+pub const LEGACY_SUBJECT: &str = "旧版本\u{1}记录";
+pub const LEGACY_NOTES: &str = "含空字符\u{0}的备注\u{1}\t换行\n结束";
+
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 pub const MASTER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
@@ -271,6 +275,12 @@ pub async fn varied_history(app: &TestApp) -> Vec<Uuid> {
                 .await
                 .expect(StatusCode::OK);
         }
+        if index == 1 {
+            // As a version before the text rule stored it: a control
+            // character in plain text, and U+0000 in sealed notes (which
+            // PostgreSQL never saw in clear when it stored the event).
+            legacy_activity(app, id, LEGACY_SUBJECT, LEGACY_NOTES).await;
+        }
         if index == 3 {
             app.call(
                 Method::DELETE,
@@ -352,5 +362,67 @@ pub async fn project(pool: &PgPool) {
             "projections did not reach {head}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Logs an activity on `customer` as versions before the text rule did:
+/// `subject` and `notes` as given, control characters and U+0000 included,
+/// through the command service (sealing, hash chain, metadata) but past the
+/// HTTP routes' checks.
+pub async fn legacy_activity(
+    app: &TestApp,
+    customer: Uuid,
+    subject: &str,
+    notes: &str,
+) -> command::Accepted {
+    use command::aggregate::{Action, Actor, CustomerCommand};
+    use events::values::{ActivityType, ShortText, UserId};
+    let stored = |raw: &str| serde_json::from_value::<ShortText>(json!(raw)).expect("stored text");
+    command::CommandService::new(app.pool.clone(), app.data_keys.clone())
+        .execute(
+            customer,
+            CustomerCommand {
+                actor: Actor {
+                    tenant_id: app.tenant,
+                    user_id: UserId::parse("legacy-client").expect("user"),
+                    role: Role::Manager,
+                },
+                now: chrono::Utc::now(),
+                expected_version: None,
+                action: Action::LogActivity {
+                    activity_type: ActivityType::Call,
+                    subject: Some(stored(subject)),
+                    notes: Some(stored(notes)),
+                    occurred_at: None,
+                    value: None,
+                },
+            },
+            &command::RequestContext::default(),
+        )
+        .await
+        .expect("legacy activity")
+}
+
+/// `projector::runner::run` over every projection, as `crm serve` runs it.
+pub struct RunningProjector {
+    stop: tokio::sync::watch::Sender<bool>,
+    runner: tokio::task::JoinHandle<()>,
+}
+
+impl RunningProjector {
+    pub fn start(pool: &PgPool) -> Self {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let runner = tokio::spawn(projector::runner::run(
+            pool.clone(),
+            test_keys(pool),
+            Projection::ALL.to_vec(),
+            stopped,
+        ));
+        RunningProjector { stop, runner }
+    }
+
+    pub async fn stop(self) {
+        self.stop.send(true).expect("stop");
+        self.runner.await.expect("runner");
     }
 }
