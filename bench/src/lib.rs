@@ -1,11 +1,15 @@
-//! Helpers shared by the read-side tools `readgen` and `lagprobe`
-//! (`scripts/bench-read`, BENCHMARKS.md "Read side"): durations on the command
-//! line, latency percentiles, and a sampler of another process's memory and
-//! CPU time from `/proc`.
+//! Helpers shared by the load generators `loadgen` (`scripts/bench-write`),
+//! `readgen` and `lagprobe` (`scripts/bench-read`, `scripts/bench-kafka`,
+//! BENCHMARKS.md): durations on the command line, the HTTP client, latency
+//! percentiles, progress and JSON output, the commands of the write side, and
+//! a sampler of another process's memory and CPU time from `/proc`.
 
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use serde::Serialize;
 
 /// `5s`, `500ms`, `2m` or a bare number of seconds.
@@ -78,6 +82,90 @@ impl Latency {
     }
 }
 
+/// The HTTP client of a load generator: `pool` idle connections kept (one
+/// per concurrent client), `timeout` per request, Nagle off.
+pub fn http_client(timeout: Duration, pool: usize) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .pool_max_idle_per_host(pool)
+        .tcp_nodelay(true)
+        .build()
+        .context("building the HTTP client")
+}
+
+/// Why a request got no answer: the kind of failure, then the error.
+pub fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timeout"
+    } else if error.is_connect() {
+        "connect"
+    } else if error.is_request() {
+        "request"
+    } else {
+        "other"
+    };
+    format!("{kind}: {error}")
+}
+
+/// The two commands the write-side tools send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandKind {
+    /// `PUT /v1/customers/{id}/stage`.
+    MoveStage,
+    /// `POST /v1/customers/{id}/activities`.
+    LogActivity,
+}
+
+impl CommandKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CommandKind::MoveStage => "move_stage",
+            CommandKind::LogActivity => "log_activity",
+        }
+    }
+}
+
+/// Prints to stderr, every `every` from `start`, the answers per second of the
+/// interval (any status) and which part of the window it ends in.
+pub async fn report_progress(
+    answered: Arc<AtomicU64>,
+    start: Instant,
+    every: Duration,
+    (measure_from, measure_until): (Instant, Instant),
+) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::from_std(start + every), every);
+    let mut last = 0;
+    loop {
+        let tick = ticker.tick().await.into_std();
+        let now = answered.load(Ordering::Relaxed);
+        let phase = if tick <= measure_from {
+            "warmup"
+        } else if tick <= measure_until {
+            "measured"
+        } else {
+            "tail"
+        };
+        eprintln!(
+            "progress: {:>5.1} s  {:>8.1} answers/s  ({phase})",
+            tick.duration_since(start).as_secs_f64(),
+            (now - last) as f64 / every.as_secs_f64()
+        );
+        last = now;
+    }
+}
+
+/// Prints `report` as one JSON line, and writes that line to `json_out` too.
+pub fn print_json_line(report: &impl Serialize, json_out: Option<&Path>) -> anyhow::Result<()> {
+    let line = serde_json::to_string(report).context("encoding the JSON result")?;
+    println!("{line}");
+    if let Some(path) = json_out {
+        std::fs::write(path, format!("{line}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// Microseconds of a duration, saturating.
 pub fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
@@ -139,6 +227,16 @@ pub struct ProcSummary {
     pub cpu_s: f64,
 }
 
+impl ProcSummary {
+    /// `service pid …: VmRSS max … MiB (mean …, end …), VmHWM … MiB, CPU … s`.
+    pub fn line(&self) -> String {
+        format!(
+            "service pid {}: VmRSS max {:.1} MiB (mean {:.1}, end {:.1}), VmHWM {:.1} MiB, CPU {:.1} s",
+            self.pid, self.rss_max_mib, self.rss_mean_mib, self.rss_end_mib, self.hwm_end_mib, self.cpu_s
+        )
+    }
+}
+
 /// Samples a process every `every` until told to stop.
 pub struct ProcSampler {
     stop: tokio::sync::watch::Sender<bool>,
@@ -188,9 +286,30 @@ impl ProcSampler {
         ProcSampler { stop, task }
     }
 
+    /// A sampler of `pid` that starts at `at` (the start of a measured window).
+    pub fn start_at(pid: u32, at: Instant, every: Duration) -> DelayedSampler {
+        DelayedSampler(tokio::spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+            ProcSampler::start(pid, every)
+        }))
+    }
+
     pub async fn finish(self) -> Option<ProcSummary> {
         let _ = self.stop.send(true);
         self.task.await.ok()
+    }
+}
+
+/// A [`ProcSampler`] waiting for its start (see [`ProcSampler::start_at`]).
+pub struct DelayedSampler(tokio::task::JoinHandle<ProcSampler>);
+
+impl DelayedSampler {
+    /// Stops the sampler (waiting for its start first) and returns what it saw.
+    pub async fn finish(self) -> Option<ProcSummary> {
+        match self.0.await {
+            Ok(started) => started.finish().await,
+            Err(_) => None,
+        }
     }
 }
 
@@ -218,6 +337,7 @@ mod tests {
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_duration("5h").is_err());
         assert!(parse_duration("x").is_err());
+        assert!(parse_duration("fast").is_err());
     }
 
     #[test]
@@ -229,6 +349,10 @@ mod tests {
         assert_eq!(latency.max_ms, 100.0);
         assert_eq!(percentile(&[], 50.0), 0);
         assert_eq!(percentile(&[7], 99.0), 7);
+        let sorted: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&sorted, 50.0), 50);
+        assert_eq!(percentile(&sorted, 99.0), 99);
+        assert_eq!(percentile(&sorted, 100.0), 100);
     }
 
     #[test]

@@ -22,6 +22,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use bench::{
+    describe, http_client, micros, parse_duration, print_json_line, report_progress, truncate,
+    CommandKind, Latency,
+};
 use clap::{Parser, Subcommand};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -86,28 +90,6 @@ enum Phase {
     },
 }
 
-/// `5s`, `500ms`, `2m` or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(split) => text.split_at(split),
-        None => (text, "s"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as 5s, 500ms or 1m"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("`{text}`: the unit must be ms, s or m")),
-    };
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(format!("`{text}` is not a duration"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -125,12 +107,7 @@ async fn main() -> anyhow::Result<()> {
         .token
         .clone()
         .context("--token (or BENCH_TOKEN) is required")?;
-    let http = reqwest::Client::builder()
-        .timeout(cli.timeout)
-        .pool_max_idle_per_host(cli.clients)
-        .tcp_nodelay(true)
-        .build()
-        .context("building the HTTP client")?;
+    let http = http_client(cli.timeout, cli.clients)?;
     let target = Target {
         http,
         base: cli.url.trim_end_matches('/').to_owned(),
@@ -194,19 +171,6 @@ impl Target {
             Err(error) => (Outcome::Failed(describe(&error)), String::new()),
         }
     }
-}
-
-fn describe(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timeout"
-    } else if error.is_connect() {
-        "connect"
-    } else if error.is_request() {
-        "request"
-    } else {
-        "other"
-    };
-    format!("{kind}: {error}")
 }
 
 // ------------------------------------------------------------------ setup
@@ -307,29 +271,7 @@ async fn setup(cli: &Cli, target: Arc<Target>, ids_path: &Path) -> anyhow::Resul
     Ok(())
 }
 
-fn truncate(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((index, _)) => &text[..index],
-        None => text,
-    }
-}
-
 // ------------------------------------------------------------------ run
-
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-enum Kind {
-    MoveStage,
-    LogActivity,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::MoveStage => "move_stage",
-            Kind::LogActivity => "log_activity",
-        }
-    }
-}
 
 /// Two open stages the customers alternate between (a fresh customer is a lead).
 const STAGE_A: &str = "qualified";
@@ -339,11 +281,11 @@ const STAGE_B: &str = "proposal";
 #[derive(Default)]
 struct ClientStats {
     /// Latency in microseconds of every measured request, by command.
-    latencies: BTreeMap<Kind, Vec<u64>>,
+    latencies: BTreeMap<CommandKind, Vec<u64>>,
     /// Measured answers by (command, status).
-    statuses: BTreeMap<(Kind, u16), u64>,
+    statuses: BTreeMap<(CommandKind, u16), u64>,
     /// Measured requests that got no answer.
-    failures: BTreeMap<Kind, u64>,
+    failures: BTreeMap<CommandKind, u64>,
     /// Requests, answered or not, completing outside the measured window (warmup, tail).
     unmeasured_requests: u64,
     /// A few examples of what went wrong (any phase).
@@ -395,8 +337,7 @@ async fn run(
             Arc::clone(&answered),
             start,
             progress,
-            measure_from,
-            measure_until,
+            (measure_from, measure_until),
         ))
     });
     let mut tasks = JoinSet::new();
@@ -444,13 +385,7 @@ async fn run(
     }
     let report = Report::new(cli, &mut total);
     report.print_human();
-    let line = serde_json::to_string(&report).context("encoding the JSON result")?;
-    println!("{line}");
-    if let Some(path) = json_out {
-        std::fs::write(path, format!("{line}\n"))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
+    print_json_line(&report, json_out)
 }
 
 /// One client: one request in flight at a time, until the window closes.
@@ -463,7 +398,7 @@ async fn drive(
 ) -> ClientStats {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut stats = ClientStats::default();
-    for kind in [Kind::MoveStage, Kind::LogActivity] {
+    for kind in [CommandKind::MoveStage, CommandKind::LogActivity] {
         stats.latencies.insert(kind, Vec::with_capacity(4096));
     }
     let mut activity = 0u64;
@@ -471,12 +406,12 @@ async fn drive(
         let slot = rng.gen_range(0..owned.len());
         let (id, stage) = owned[slot];
         let kind = if rng.gen_bool(0.5) {
-            Kind::MoveStage
+            CommandKind::MoveStage
         } else {
-            Kind::LogActivity
+            CommandKind::LogActivity
         };
         let (method, path, body, next_stage) = match kind {
-            Kind::MoveStage => {
+            CommandKind::MoveStage => {
                 let to = if stage == STAGE_A { STAGE_B } else { STAGE_A };
                 (
                     reqwest::Method::PUT,
@@ -485,7 +420,7 @@ async fn drive(
                     Some(to),
                 )
             }
-            Kind::LogActivity => {
+            CommandKind::LogActivity => {
                 activity += 1;
                 (
                     reqwest::Method::POST,
@@ -513,9 +448,11 @@ async fn drive(
             Outcome::Status(status) => {
                 answered.fetch_add(1, Ordering::Relaxed);
                 if measured {
-                    let micros =
-                        u64::try_from(done.duration_since(sent).as_micros()).unwrap_or(u64::MAX);
-                    stats.latencies.entry(kind).or_default().push(micros);
+                    stats
+                        .latencies
+                        .entry(kind)
+                        .or_default()
+                        .push(micros(done.duration_since(sent)));
                     *stats.statuses.entry((kind, status)).or_default() += 1;
                 }
                 if !(200..300).contains(&status) && stats.samples.len() < SAMPLES_PER_CLIENT {
@@ -541,75 +478,7 @@ async fn drive(
     stats
 }
 
-/// Prints answered requests per second of each interval (any status).
-async fn report_progress(
-    answered: Arc<AtomicU64>,
-    start: Instant,
-    every: Duration,
-    measure_from: Instant,
-    measure_until: Instant,
-) {
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::from_std(start + every), every);
-    let mut last = 0;
-    loop {
-        let tick = ticker.tick().await.into_std();
-        let now = answered.load(Ordering::Relaxed);
-        let phase = if tick <= measure_from {
-            "warmup"
-        } else if tick <= measure_until {
-            "measured"
-        } else {
-            "tail"
-        };
-        eprintln!(
-            "progress: {:>5.1} s  {:>8.1} answers/s  ({phase})",
-            tick.duration_since(start).as_secs_f64(),
-            (now - last) as f64 / every.as_secs_f64()
-        );
-        last = now;
-    }
-}
-
 // ------------------------------------------------------------------ report
-
-#[derive(Serialize)]
-struct Latency {
-    count: usize,
-    p50_ms: f64,
-    p90_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
-    mean_ms: f64,
-}
-
-impl Latency {
-    /// `sorted` must be in ascending order.
-    fn of(sorted: &[u64]) -> Latency {
-        let ms = |micros: u64| micros as f64 / 1000.0;
-        let sum: u128 = sorted.iter().map(|&micros| u128::from(micros)).sum();
-        Latency {
-            count: sorted.len(),
-            p50_ms: ms(percentile(sorted, 50.0)),
-            p90_ms: ms(percentile(sorted, 90.0)),
-            p99_ms: ms(percentile(sorted, 99.0)),
-            max_ms: ms(sorted.last().copied().unwrap_or(0)),
-            mean_ms: if sorted.is_empty() {
-                0.0
-            } else {
-                sum as f64 / sorted.len() as f64 / 1000.0
-            },
-        }
-    }
-}
-
-/// Nearest-rank percentile of an ascending slice (0 when empty).
-fn percentile(sorted: &[u64], pct: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((pct / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
 
 #[derive(Serialize)]
 struct Report {
@@ -639,11 +508,10 @@ impl Report {
         let mut all = Vec::new();
         let mut by_command = BTreeMap::new();
         for (kind, latencies) in total.latencies.iter_mut() {
-            latencies.sort_unstable();
+            // `Latency::of` sorts them in place.
             by_command.insert(kind.name(), Latency::of(latencies));
             all.extend_from_slice(latencies);
         }
-        all.sort_unstable();
         let ok: u64 = total
             .statuses
             .iter()
@@ -668,7 +536,7 @@ impl Report {
             non_2xx: answered - ok,
             failed,
             unmeasured_requests: total.unmeasured_requests,
-            latency: Latency::of(&all),
+            latency: Latency::of(&mut all),
             by_command,
             statuses: total
                 .statuses
@@ -708,30 +576,5 @@ impl Report {
         for sample in &self.errors_sample {
             println!("  error: {sample}");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert!(parse_duration("5h").is_err());
-        assert!(parse_duration("fast").is_err());
-    }
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let sorted: Vec<u64> = (1..=100).collect();
-        assert_eq!(percentile(&sorted, 50.0), 50);
-        assert_eq!(percentile(&sorted, 99.0), 99);
-        assert_eq!(percentile(&sorted, 100.0), 100);
-        assert_eq!(percentile(&[7], 99.0), 7);
-        assert_eq!(percentile(&[], 50.0), 0);
     }
 }

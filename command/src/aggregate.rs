@@ -19,7 +19,7 @@ use events::values::{
     UserId,
 };
 use events::CustomerEvent;
-use web::Role;
+use events::Role;
 
 /// At most this many tags per customer.
 pub const MAX_TAGS: usize = 20;

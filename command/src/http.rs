@@ -28,6 +28,7 @@ use events::values::{
     ShortText, Stage, Tag, UserId,
 };
 use web::extract::{FreeTextQuery, Json, Path, Query};
+use web::openapi::{BodyTooLarge, CommandProblems, ExistingCustomerProblems, RuleViolated};
 use web::problem::FieldErrors;
 use web::{ApiError, Caller, JwtKeys, Problem};
 
@@ -715,11 +716,9 @@ const WRITERS: &[web::Role] = &[web::Role::Rep, web::Role::Manager, web::Role::A
     ),
     responses(
         (status = 201, description = "Registered", body = Accepted),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Rule violated", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+        BodyTooLarge,
+        RuleViolated,
     ),
     security(("bearer" = []))
 )]
@@ -759,14 +758,10 @@ macro_rules! command_route {
             request_body = $body,
             responses(
                 (status = 200, description = "Accepted", body = Accepted),
-                (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-                (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-                (status = 403, description = "Role may not do this", body = Problem, content_type = "application/problem+json"),
-                (status = 404, description = "No such customer for this caller", body = Problem, content_type = "application/problem+json"),
-                (status = 409, description = "Concurrent write", body = Problem, content_type = "application/problem+json"),
-                (status = 412, description = "If-Match names another version", body = Problem, content_type = "application/problem+json"),
-                (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-                (status = 422, description = "Rule violated", body = Problem, content_type = "application/problem+json"),
+                CommandProblems,
+                ExistingCustomerProblems,
+                BodyTooLarge,
+                RuleViolated,
             ),
             security(("bearer" = []))
         )]
@@ -839,13 +834,9 @@ command_route!(
     ),
     responses(
         (status = 200, description = "Accepted (a missing tag changes nothing)", body = Accepted),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such customer for this caller", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent write", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Rule violated", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+        ExistingCustomerProblems,
+        RuleViolated,
     ),
     security(("bearer" = []))
 )]
@@ -884,12 +875,8 @@ async fn untag_customer(
     ),
     responses(
         (status = 200, description = "Archived", body = Accepted),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such customer for this caller", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent write", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version", body = Problem, content_type = "application/problem+json"),
+        CommandProblems,
+        ExistingCustomerProblems,
         (status = 422, description = "Already archived", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

@@ -3,10 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
-pub mod chain;
 pub mod http;
 pub mod idempotency;
-pub mod keys;
 pub mod service;
 
 pub use http::{router, CommandApi};

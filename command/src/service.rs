@@ -18,8 +18,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::aggregate::{Action, Customer, CustomerCommand, CustomerError};
-use crate::keys::{KeyError, KeyStore};
 use events::CustomerEvent;
+use store::keys::{KeyError, KeyStore};
 
 /// What a command answers: the stream, its new version and the global position
 /// of its last event (pass it back as `?min_position=` to read your own write).

@@ -17,9 +17,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use command::idempotency::IdempotencyStore;
-use command::keys::KeyStore;
 use command::{CommandApi, CommandService};
 use query::QueryApi;
+use store::keys::KeyStore;
 
 use crate::metrics::Metrics;
 use web::extract::MAX_BODY_BYTES;
@@ -249,7 +249,7 @@ async fn readyz(State(operations): State<Operations>) -> Response {
         None => None,
     };
     let dead_letters: Vec<DeadLetterCount> =
-        match projector::dead_letters::counts(&operations.pool).await {
+        match store::dead_letters::counts(&operations.pool).await {
             Ok(counts) => counts
                 .into_iter()
                 .map(|(consumer, events)| DeadLetterCount { consumer, events })

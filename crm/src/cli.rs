@@ -7,11 +7,11 @@ use rand::RngCore;
 use tokio::net::TcpListener;
 
 use crate::app::{self, AppState};
-use command::keys::KeyStore;
 use events::personal::MasterKey;
 use indicatif::{ProgressBar, ProgressStyle};
 use projector::Projection;
 use sqlx::PgPool;
+use store::keys::KeyStore;
 use tokio::sync::watch;
 
 use crate::config::{
@@ -280,7 +280,7 @@ async fn projector_command(action: ProjectorCommand) -> anyhow::Result<()> {
                         status.updated_at.to_rfc3339()
                     );
                 }
-                let letters = projector::dead_letters::list(&pool, None).await?;
+                let letters = store::dead_letters::list(&pool, None).await?;
                 if letters.is_empty() {
                     println!("\nno dead-lettered events");
                 } else {

@@ -11,11 +11,11 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use command::aggregate::{Action, Actor, CustomerCommand, Registration};
-use command::keys::KeyStore;
 use command::{CommandService, RequestContext};
 use events::values::{
     ActivityType, CustomerName, Email, Money, Phone, ShortText, Stage, Tag, UserId,
 };
+use store::keys::KeyStore;
 use web::Role;
 
 /// The demo tenant's id: fixed, so a second `--demo` run finds it.

@@ -198,7 +198,7 @@ pub async fn render(State(operations): State<Operations>) -> Response {
         }
         Err(error) => tracing::warn!(%error, "projection status unavailable for /metrics"),
     }
-    match projector::dead_letters::counts(&operations.pool).await {
+    match store::dead_letters::counts(&operations.pool).await {
         Ok(counts) => {
             // Cleared first, so a consumer whose dead letters were retried drops to nothing.
             metrics.dead_letters.clear();

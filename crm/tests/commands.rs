@@ -789,11 +789,11 @@ async fn the_hash_chain_verifies_and_the_log_cannot_be_rewritten(pool: PgPool) {
         .await
         .expect(StatusCode::OK);
     }
-    let stream = command::chain::load_stream(&app.pool, "Customer", &id.to_string())
+    let stream = store::chain::load_stream(&app.pool, "Customer", &id.to_string())
         .await
         .expect("stream");
     assert_eq!(stream.len(), 5);
-    command::chain::verify_stream(&stream).expect("chain verifies");
+    store::chain::verify_stream(&stream).expect("chain verifies");
     for pair in stream.windows(2) {
         assert_eq!(pair[1].prev_hash.as_deref(), Some(pair[0].hash.as_slice()));
     }
@@ -826,10 +826,10 @@ async fn the_hash_chain_verifies_and_the_log_cannot_be_rewritten(pool: PgPool) {
         .await
         .expect("enable");
     tx.commit().await.expect("commit");
-    let stream = command::chain::load_stream(&app.pool, "Customer", &id.to_string())
+    let stream = store::chain::load_stream(&app.pool, "Customer", &id.to_string())
         .await
         .expect("stream");
-    let broken = command::chain::verify_stream(&stream).expect_err("tampering detected");
+    let broken = store::chain::verify_stream(&stream).expect_err("tampering detected");
     assert_eq!(broken.sequence, 4);
 }
 

@@ -504,14 +504,14 @@ async fn the_relay_dead_letters_an_event_the_broker_refuses_and_goes_on(pool: Pg
     running.await.expect("relay task");
 
     let consumer = format!("relay:{DEFAULT_TOPIC}");
-    let letters = projector::dead_letters::list(&pool, Some(&consumer))
+    let letters = store::dead_letters::list(&pool, Some(&consumer))
         .await
         .expect("dead letters");
     assert_eq!(letters.len(), 1, "{letters:?}");
     assert_eq!(letters[0].position, refused);
     assert_eq!(
         letters[0].attempts,
-        i32::try_from(projector::dead_letters::RETRY_BUDGET).expect("budget")
+        i32::try_from(store::dead_letters::RETRY_BUDGET).expect("budget")
     );
     assert!(
         letters[0].error.to_lowercase().contains("size"),

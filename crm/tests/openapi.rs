@@ -1,16 +1,174 @@
 //! The OpenAPI document is generated from the handlers (utoipa-axum registers
-//! a route and its documentation together); this test pins the route list and
-//! checks that every documented operation is really served.
+//! a route and its documentation together); these tests pin the route list,
+//! check that every documented operation is really served, and that
+//! `schema/openapi.json` is exactly the served document.
+//!
+//! Regenerate `schema/openapi.json` after changing a route's documentation:
+//! `UPDATE_OPENAPI=1 cargo test -p crm --test openapi`.
 
 mod common;
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
-use axum::http::{Method, StatusCode};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
+use tower::ServiceExt;
 
 use common::TestApp;
+
+const REGENERATE: &str = "UPDATE_OPENAPI=1 cargo test -p crm --test openapi";
+
+/// The app; the document needs no database, a lazy pool never connects here.
+fn app() -> TestApp {
+    let pool = PgPoolOptions::new()
+        .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+        .expect("lazy pool");
+    TestApp::new(pool)
+}
+
+fn committed_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schema/openapi.json")
+}
+
+/// The served `/openapi.json`, as sent.
+async fn served_text(app: &TestApp) -> String {
+    let request = Request::get("/openapi.json")
+        .body(Body::empty())
+        .expect("request");
+    let response = app
+        .router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    String::from_utf8(bytes.to_vec()).expect("UTF-8")
+}
+
+/// `json` indented as `serde_json::to_string_pretty` does, keys kept in the
+/// order utoipa emits them (a `Value` would sort them).
+fn pretty(json: &str) -> String {
+    fn newline(out: &mut String, depth: usize) {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    }
+    let mut out = String::with_capacity(json.len() * 2);
+    let mut depth = 0;
+    let mut chars = json.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                out.push(c);
+                while let Some(c) = chars.next() {
+                    out.push(c);
+                    match c {
+                        '\\' => out.extend(chars.next()),
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '{' | '[' => {
+                out.push(c);
+                while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {}
+                if let Some(close) =
+                    chars.next_if(|next| matches!((c, *next), ('{', '}') | ('[', ']')))
+                {
+                    out.push(close);
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth -= 1;
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_ascii_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// JSON pointers where `committed` and `served` differ (at most `limit`).
+fn differences(committed: &Value, served: &Value, at: &str, found: &mut Vec<String>, limit: usize) {
+    if found.len() >= limit || committed == served {
+        return;
+    }
+    match (committed, served) {
+        (Value::Object(left), Value::Object(right)) => {
+            let keys: BTreeSet<&String> = left.keys().chain(right.keys()).collect();
+            for key in keys {
+                let at = format!("{at}/{}", key.replace('~', "~0").replace('/', "~1"));
+                match (left.get(key), right.get(key)) {
+                    (Some(left), Some(right)) => differences(left, right, &at, found, limit),
+                    (Some(_), None) => found.push(format!("{at}: only in the committed file")),
+                    (None, Some(_)) => found.push(format!("{at}: only in the served document")),
+                    (None, None) => {}
+                }
+                if found.len() >= limit {
+                    return;
+                }
+            }
+        }
+        (Value::Array(left), Value::Array(right)) if left.len() == right.len() => {
+            for (index, (left, right)) in left.iter().zip(right).enumerate() {
+                differences(left, right, &format!("{at}/{index}"), found, limit);
+            }
+        }
+        _ => found.push(format!(
+            "{at}: {committed} (committed) != {served} (served)"
+        )),
+    }
+}
+
+#[tokio::test]
+async fn the_committed_document_is_the_served_one() {
+    let served = served_text(&app()).await;
+    let path = committed_path();
+    if std::env::var_os("UPDATE_OPENAPI").is_some_and(|value| value != "0") {
+        std::fs::write(&path, pretty(&served)).expect("write schema/openapi.json");
+        return;
+    }
+    let served: Value = serde_json::from_str(&served).expect("the served document is JSON");
+    let committed: Value = match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).unwrap_or_else(|error| {
+            panic!(
+                "schema/openapi.json is not JSON ({error}); regenerate it with\n    {REGENERATE}"
+            )
+        }),
+        Err(error) => {
+            panic!("schema/openapi.json is missing ({error}); generate it with\n    {REGENERATE}")
+        }
+    };
+    let mut found = Vec::new();
+    differences(&committed, &served, "", &mut found, 20);
+    assert!(
+        found.is_empty(),
+        "schema/openapi.json differs from the served /openapi.json:\n  {}\n\
+         Regenerate it with\n    {REGENERATE}\n\
+         then review the diff (a changed document is a contract change for API clients) and commit it.",
+        found.join("\n  ")
+    );
+}
 
 const DOCUMENTED: &[(&str, &str)] = &[
     ("delete", "/v1/customers/{id}"),
@@ -40,11 +198,7 @@ const DOCUMENTED: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn the_document_lists_every_route_and_each_is_served() {
-    // The document needs no database; a lazy pool never connects here.
-    let pool = PgPoolOptions::new()
-        .connect_lazy("postgres://nobody@127.0.0.1:1/none")
-        .expect("lazy pool");
-    let app = TestApp::new(pool);
+    let app = app();
     let doc = app
         .send(Method::GET, "/openapi.json", None, None, &[])
         .await

@@ -12,8 +12,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use common::{dump, project, test_keys, RunningProjector, TestApp, LEGACY_NOTES, LEGACY_SUBJECT};
-use projector::dead_letters::{self, RETRY_BUDGET};
 use projector::runner::{rebuild, retry, Projection};
+use store::dead_letters::{self, RETRY_BUDGET};
 
 /// What PostgreSQL stores for U+0000 (and what every read path then shows).
 fn storable(text: &str) -> String {

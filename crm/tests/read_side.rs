@@ -1052,7 +1052,7 @@ async fn commit_order_is_numeric_across_a_digit_boundary_of_transaction_ids(pool
         .await
         .expect("enable");
 
-    let first = projector::source::read_batch(&mut conn, projector::Checkpoint::default(), 1)
+    let first = store::source::read_batch(&mut conn, store::Checkpoint::default(), 1)
         .await
         .expect("read");
     assert_eq!(first.events[0].checkpoint.tx, boundary - 1);
@@ -1065,7 +1065,7 @@ async fn commit_order_is_numeric_across_a_digit_boundary_of_transaction_ids(pool
     )
     .expect("relay");
     let first = relay
-        .read(projector::Checkpoint::default())
+        .read(store::Checkpoint::default())
         .await
         .expect("read");
     assert_eq!(first[0].checkpoint.tx, boundary - 1);

@@ -14,13 +14,13 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use command::aggregate::{Action, Actor, CustomerCommand, Registration, MAX_TAGS};
-use command::chain::{load_stream, verify_stream, ChainedEvent};
-use command::keys::KeyStore;
 use command::{CommandService, RequestContext};
 use crm::seed::{self, SeedOptions, SeedReport};
 use events::personal::{DataKey, MasterKey, Personal};
 use events::values::{ActivityType, Money, ShortText, Stage, UserId};
 use events::CustomerEvent;
+use store::chain::{load_stream, verify_stream, ChainedEvent};
+use store::keys::KeyStore;
 use web::Role;
 
 fn master_key() -> MasterKey {
@@ -410,7 +410,7 @@ impl Mix {
         assert!(at <= now);
     }
 
-    /// Classifies the customer by the RFM lifecycle formula of DESIGN.md §5.
+    /// Classifies the customer by the RFM lifecycle formula of docs/design.md §5.
     fn finish_customer(&mut self, now: DateTime<Utc>) {
         let days = |at: DateTime<Utc>| (now - at).num_days();
         let contact = self.last_contact.map_or(i64::MAX, days);

@@ -5,10 +5,12 @@
 pub mod customer;
 pub mod envelope;
 pub mod personal;
+pub mod role;
 pub mod schema;
 pub mod values;
 
 pub use customer::CustomerEvent;
+pub use role::Role;
 
 /// `Option<Option<T>>` where an absent field is `None`, `null` is `Some(None)`.
 pub mod double_option {

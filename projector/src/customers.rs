@@ -20,7 +20,7 @@ use crate::funnel::Deltas;
 use crate::profile::{Activity, Facts, Purchase};
 use crate::runner::Rows;
 use crate::search;
-use crate::source::StoredEvent;
+use store::source::StoredEvent;
 
 /// Tables this projection owns (rebuilds swap all of them together).
 pub const TABLES: &[&str] = &[

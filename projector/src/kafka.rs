@@ -25,15 +25,15 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use command::keys::KeyStore;
 use events::envelope::{stored_type, CloudEvent};
 use events::CustomerEvent;
+use store::keys::KeyStore;
 
-use crate::dead_letters::{self, Failed, Retries, Verdict};
 use crate::runner::{
     announce_changes, keys_for, relaxed_durability, Projection, ProjectorError, Rows,
 };
-use crate::source::{Checkpoint, SourceError, StoredEvent};
+use store::dead_letters::{self, Failed, Retries, Verdict};
+use store::source::{Checkpoint, SourceError, StoredEvent};
 
 pub const DEFAULT_GROUP: &str = "crm-projector";
 

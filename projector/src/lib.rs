@@ -5,15 +5,12 @@
 
 mod copy;
 pub mod customers;
-pub mod dead_letters;
 mod funnel;
 pub mod kafka;
 pub mod profile;
 pub mod runner;
 pub mod search;
-pub mod source;
 pub mod storable;
 pub mod timeline;
 
 pub use runner::Projection;
-pub use source::Checkpoint;

@@ -1,4 +1,4 @@
-//! The customer profile of DESIGN.md §5 (the seed's CustomerProfileAnalyzer
+//! The customer profile of docs/design.md §5 (the seed's CustomerProfileAnalyzer
 //! with its bugs fixed), computed for an explicit instant so replays are
 //! deterministic. `crm_lifecycle` in schema/0003_read_models.sql is the same
 //! lifecycle rule in SQL, for list filters; a test keeps them in agreement.
@@ -146,7 +146,7 @@ pub fn rfm(
     }
 }
 
-/// DESIGN.md §5's rules, first that holds.
+/// docs/design.md §5's rules, first that holds.
 pub fn lifecycle(purchase_count: usize, rfm: Rfm, days_since_last_contact: Decimal) -> Lifecycle {
     let (r, f, m) = (rfm.recency, rfm.frequency, rfm.monetary);
     if purchase_count == 0 {

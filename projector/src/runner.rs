@@ -13,12 +13,12 @@ use tokio::sync::watch;
 
 use std::collections::HashMap;
 
-use command::keys::{KeyError, KeyStore};
 use events::personal::DataKey;
+use store::keys::{KeyError, KeyStore};
 
-use crate::dead_letters::{self, Failed, Retries, Source, Verdict};
-use crate::source::{self, Checkpoint, SourceError, StoredEvent};
 use crate::{customers, timeline};
+use store::dead_letters::{self, Failed, Retries, Source, Verdict};
+use store::source::{self, Checkpoint, SourceError, StoredEvent};
 
 /// The named read models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

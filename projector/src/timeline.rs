@@ -14,7 +14,7 @@ use events::CustomerEvent;
 use crate::copy::{copy_rows, CopyRow, CopyText};
 use crate::customers::insert_json;
 use crate::runner::Rows;
-use crate::source::StoredEvent;
+use store::source::StoredEvent;
 
 pub const TABLES: &[&str] = &["rm_timeline"];
 

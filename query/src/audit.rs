@@ -12,13 +12,14 @@ use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use command::chain::{self, ChainedEvent};
-use command::keys::KeyStore;
 use events::personal::DataKey;
 use projector::customers::{self, CustomerRow};
 use projector::profile::{self, Profile};
-use projector::source::{self, StoredEvent};
+use store::chain::{self, ChainedEvent};
+use store::keys::KeyStore;
+use store::source::{self, EventRow, StoredEvent};
 use web::extract::{Path, Query};
+use web::openapi::{AuditorsOnly, NotInTenant, QueryProblems, Unauthorized};
 use web::{ApiError, Caller, Problem, Role};
 
 use crate::customers::parse_instant;
@@ -109,22 +110,25 @@ impl AuditRow {
     fn to_stored(&self) -> Result<StoredEvent, ApiError> {
         let event = &self.chained;
         let metadata: Value = serde_json::from_str(&event.metadata).unwrap_or(Value::Null);
-        source::decode((
-            self.tx.clone(),
-            self.global_position,
-            event.event_id,
-            self.tenant_id,
-            event.aggregate_id.clone(),
-            event.sequence,
-            event.event_version.clone(),
-            event.payload.clone(),
-            metadata
+        source::decode(EventRow {
+            tx_text: self.tx.clone(),
+            global_position: self.global_position,
+            event_id: event.event_id,
+            tenant_id: self.tenant_id,
+            aggregate_id: event.aggregate_id.clone(),
+            sequence: event.sequence,
+            event_type: event.event_type.clone(),
+            event_version: event.event_version.clone(),
+            occurred_at: self.occurred_at,
+            recorded_at: event.recorded_at,
+            actor: metadata
                 .get("actor")
                 .and_then(Value::as_str)
-                .map(str::to_owned),
-            self.occurred_at,
-            event.recorded_at,
-        ))
+                .unwrap_or_default()
+                .to_owned(),
+            hash: event.hash.clone(),
+            payload: event.payload.clone(),
+        })
         .map_err(ApiError::internal)
     }
 }
@@ -206,10 +210,9 @@ pub struct HistoryPage {
     params(("id" = Uuid, Path, description = "Customer id"), HistoryParams),
     responses(
         (status = 200, description = "The stream in order, with its hash chain (JSON pages, or NDJSON with Accept: application/x-ndjson)", body = HistoryPage),
-        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an auditor or admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such customer in this tenant", body = Problem, content_type = "application/problem+json"),
+        QueryProblems,
+        AuditorsOnly,
+        NotInTenant,
     ),
     security(("bearer" = []))
 )]
@@ -286,8 +289,8 @@ pub struct StateAsOf {
     responses(
         (status = 200, description = "State rebuilt from the events recorded up to then, with its profile for that instant", body = StateAsOf),
         (status = 400, description = "Malformed as_of or sequence", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an auditor or admin", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        AuditorsOnly,
         (status = 404, description = "No such customer in this tenant, or not registered yet then", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -359,9 +362,9 @@ pub struct Verification {
     responses(
         (status = 200, description = "Whether the stream's hash chain verifies, else the first broken sequence", body = Verification),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an auditor or admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such customer in this tenant", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        AuditorsOnly,
+        NotInTenant,
     ),
     security(("bearer" = []))
 )]

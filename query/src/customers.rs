@@ -18,6 +18,7 @@ use projector::profile::{self, Activity, Facts, Lifecycle, Profile, Purchase};
 use projector::runner::Projection;
 use projector::search;
 use web::extract::{Path, Query};
+use web::openapi::{CustomerNotFound, QueryProblems};
 use web::{ApiError, Caller, Problem};
 
 use crate::cache::{from_kept_record, Kept};
@@ -171,8 +172,7 @@ fn like_pattern(q: &str) -> String {
     params(ListParams),
     responses(
         (status = 200, description = "A page of customers", body = CustomerPage),
-        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        QueryProblems,
     ),
     security(("bearer" = []))
 )]
@@ -523,9 +523,8 @@ async fn facts(pool: &PgPool, id: Uuid, registered_at: DateTime<Utc>) -> Result<
     params(("id" = Uuid, Path, description = "Customer id"), FreshnessParams),
     responses(
         (status = 200, description = "The customer with its profile as of now", body = CustomerDetail),
-        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such customer for this caller", body = Problem, content_type = "application/problem+json"),
+        QueryProblems,
+        CustomerNotFound,
     ),
     security(("bearer" = []))
 )]
@@ -579,8 +578,7 @@ pub struct ProfileParams {
     params(("id" = Uuid, Path, description = "Customer id"), ProfileParams),
     responses(
         (status = 200, description = "RFM profile for the instant", body = Profile),
-        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        QueryProblems,
         (status = 404, description = "No such customer for this caller, or as_of before registration", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -648,9 +646,8 @@ pub struct TimelinePage {
     params(("id" = Uuid, Path, description = "Customer id"), TimelineParams),
     responses(
         (status = 200, description = "History, newest first", body = TimelinePage),
-        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such customer for this caller", body = Problem, content_type = "application/problem+json"),
+        QueryProblems,
+        CustomerNotFound,
     ),
     security(("bearer" = []))
 )]

@@ -18,7 +18,8 @@ use projector::customers::{rank, stay_index};
 use projector::profile::Lifecycle;
 use projector::runner::Projection;
 use web::extract::Query;
-use web::{ApiError, Caller, Problem};
+use web::openapi::QueryProblems;
+use web::{ApiError, Caller};
 
 use crate::customers::parse_instant;
 use crate::db_error;
@@ -151,8 +152,7 @@ fn ratio(numerator: i64, denominator: i64) -> Option<f64> {
     params(FunnelParams),
     responses(
         (status = 200, description = "Per-stage counts, values, conversion, cycle time and cards", body = Funnel),
-        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        QueryProblems,
     ),
     security(("bearer" = []))
 )]
@@ -354,8 +354,7 @@ pub struct Segments {
     params(SegmentParams),
     responses(
         (status = 200, description = "Customers per lifecycle, as of now", body = Segments),
-        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        QueryProblems,
     ),
     security(("bearer" = []))
 )]

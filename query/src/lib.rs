@@ -12,8 +12,8 @@ mod funnel;
 pub mod stream;
 
 use axum::extract::FromRef;
-use command::keys::KeyStore;
 use sqlx::PgPool;
+use store::keys::KeyStore;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use web::{Caller, JwtKeys};

@@ -6,15 +6,16 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use command::keys::KeyStore;
-use events::envelope::{CloudEvent, PersonalFields, StoredParts};
+use events::envelope::{CloudEvent, PersonalFields};
+use store::keys::KeyStore;
+use store::source::{EventRow, EVENT_COLUMNS};
 use web::extract::Query;
+use web::openapi::Unauthorized;
 use web::{ApiError, Caller, Problem, Role};
 
 use crate::audit::NDJSON;
@@ -31,23 +32,11 @@ pub enum StreamError {
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
-    Keys(#[from] command::keys::KeyError),
+    Keys(#[from] store::keys::KeyError),
+    /// A stored payload that is not JSON: answered as a 500, never as `null`.
+    #[error("event at position {position} cannot be read: {reason}")]
+    Undecodable { position: i64, reason: String },
 }
-
-type Row = (
-    Uuid,
-    Uuid,
-    String,
-    i64,
-    i64,
-    String,
-    String,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    String,
-    Vec<u8>,
-    String,
-);
 
 /// The tenant's committed events after the one at `after` (0: from the start),
 /// in the order readers must see them: `(tx, global_position)` among
@@ -72,16 +61,15 @@ pub async fn read(
     } else {
         None
     };
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT event_id, tenant_id, aggregate_id, sequence, global_position, event_type, event_version,
-                occurred_at, recorded_at, COALESCE(metadata ->> 'actor', ''), hash, payload::text
+    let rows: Vec<EventRow> = sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS}
            FROM events
           WHERE tenant_id = $1
             AND tx < pg_snapshot_xmin(pg_current_snapshot())
             AND ($2::text IS NULL OR (tx, global_position) > ($2::text::xid8, $3))
-          ORDER BY tx, global_position
-          LIMIT $4",
-    )
+          ORDER BY events.tx, events.global_position
+          LIMIT $4"
+    ))
     .bind(tenant_id)
     .bind(cursor_tx)
     .bind(after)
@@ -90,45 +78,19 @@ pub async fn read(
     .await?;
     let customers: Vec<Uuid> = rows
         .iter()
-        .filter_map(|row| Uuid::parse_str(&row.2).ok())
+        .filter_map(|row| Uuid::parse_str(&row.aggregate_id).ok())
         .collect();
     let alive = data_keys.existing(&customers).await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                event_id,
-                tenant_id,
-                aggregate_id,
-                sequence,
-                position,
-                event_type,
-                version,
-                occurred_at,
-                recorded_at,
-                actor,
-                hash,
-                payload,
-            )| {
-                let key_exists = Uuid::parse_str(&aggregate_id).is_ok_and(|id| alive.contains(&id));
-                CloudEvent::from_stored(StoredParts {
-                    event_id,
-                    tenant_id,
-                    aggregate_id: &aggregate_id,
-                    sequence,
-                    position,
-                    event_type: &event_type,
-                    event_version: &version,
-                    occurred_at,
-                    recorded_at,
-                    actor: &actor,
-                    hash: &hash,
-                    payload: serde_json::from_str(&payload).unwrap_or_default(),
-                    personal: PersonalFields::Withhold { key_exists },
+    rows.iter()
+        .map(|row| {
+            let key_exists = Uuid::parse_str(&row.aggregate_id).is_ok_and(|id| alive.contains(&id));
+            row.envelope(PersonalFields::Withhold { key_exists })
+                .map_err(|error| StreamError::Undecodable {
+                    position: row.global_position,
+                    reason: error.to_string(),
                 })
-            },
-        )
-        .collect())
+        })
+        .collect()
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -154,7 +116,7 @@ pub struct StreamPage {
     responses(
         (status = 200, description = "The tenant's events in commit order, CloudEvents 1.0 (JSON page, or NDJSON with Accept: application/x-ndjson)", body = StreamPage),
         (status = 400, description = "Bad parameter or unknown position", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "Reps do not read the tenant-wide stream", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

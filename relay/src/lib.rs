@@ -1,6 +1,6 @@
 //! The outbox relay: events leave the store for the Kafka topic without a
 //! dual write. The store is the outbox; the relay reads it in commit-safe
-//! order (`projector::source`), produces each event keyed by its customer id
+//! order (`store::source`), produces each event keyed by its customer id
 //! with an idempotent producer (`acks=all`), and advances its checkpoint in
 //! PostgreSQL only once the broker has confirmed every event of the batch.
 //! Delivery is therefore at least once: after a crash or a failed batch the
@@ -23,9 +23,9 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use events::envelope::{CloudEvent, PersonalFields, StoredParts};
-use projector::dead_letters::{self, Retries, Verdict};
-use projector::source::{self, Checkpoint, Wakeup};
+use events::envelope::{CloudEvent, PersonalFields};
+use store::dead_letters::{self, Retries, Verdict};
+use store::source::{self, Checkpoint, EventRow, Wakeup, EVENT_COLUMNS};
 
 /// The topic analysts and Kafka-fed projectors read.
 pub const DEFAULT_TOPIC: &str = "crm.events.v1";
@@ -136,22 +136,6 @@ pub struct Relay {
     producer: FutureProducer,
 }
 
-type Row = (
-    String,
-    i64,
-    Uuid,
-    Uuid,
-    String,
-    i64,
-    String,
-    String,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    String,
-    Vec<u8>,
-    String,
-);
-
 impl Relay {
     /// A relay with its producer; nothing is contacted until the first batch.
     pub fn new(pool: PgPool, config: RelayConfig) -> Result<Self, RelayError> {
@@ -202,18 +186,16 @@ impl Relay {
     }
 
     /// The next committed events after `after`, at most the batch size
-    /// (ordered by `events.tx`, not the text column: see `projector::source::read_batch`).
+    /// (ordered by `events.tx`, not the text column: see `store::source::read_batch`).
     pub async fn read(&self, after: Checkpoint) -> Result<Vec<Outgoing>, RelayError> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT tx::text, global_position, event_id, tenant_id, aggregate_id, sequence,
-                    event_type, event_version, occurred_at, recorded_at,
-                    COALESCE(metadata ->> 'actor', ''), hash, payload::text
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS}
                FROM events
               WHERE (tx, global_position) > ($1::text::xid8, $2)
                 AND tx < pg_snapshot_xmin(pg_current_snapshot())
               ORDER BY events.tx, events.global_position
-              LIMIT $3",
-        )
+              LIMIT $3"
+        ))
         .bind(after.tx.to_string())
         .bind(after.position)
         .bind(self.config.batch)
@@ -221,10 +203,12 @@ impl Relay {
         .await?;
         let mut batch = Vec::with_capacity(rows.len());
         for row in rows {
-            let (position, event_id, tenant_id, aggregate_id) =
-                (row.1, row.2, row.3, row.4.clone());
-            match outgoing(row) {
-                Ok(event) => batch.push(event),
+            match row.envelope(PersonalFields::Sealed) {
+                Ok(envelope) => batch.push(Outgoing {
+                    checkpoint: row.checkpoint(),
+                    key: row.aggregate_id,
+                    envelope,
+                }),
                 Err(error) => {
                     // Encoding it again would fail the same way: pass it.
                     let mut conn = self.pool.acquire().await?;
@@ -233,12 +217,12 @@ impl Relay {
                         &self.consumer(),
                         dead_letters::Source::Postgres,
                         &dead_letters::Failed {
-                            checkpoint: Checkpoint { tx: 0, position },
-                            event_id: Some(event_id),
-                            tenant_id: Some(tenant_id),
-                            aggregate_id: Some(&aggregate_id),
+                            checkpoint: row.checkpoint(),
+                            event_id: Some(row.event_id),
+                            tenant_id: Some(row.tenant_id),
+                            aggregate_id: Some(&row.aggregate_id),
                         },
-                        &error.to_string(),
+                        &format!("the stored payload is not JSON: {error}"),
                         1,
                         Utc::now(),
                     )
@@ -494,54 +478,6 @@ fn client_config(config: &RelayConfig) -> ClientConfig {
         .set("bootstrap.servers", &config.brokers)
         .set("client.id", "crm-relay");
     client
-}
-
-fn outgoing(row: Row) -> Result<Outgoing, RelayError> {
-    let (
-        tx,
-        position,
-        event_id,
-        tenant_id,
-        aggregate_id,
-        sequence,
-        event_type,
-        event_version,
-        occurred_at,
-        recorded_at,
-        actor,
-        hash,
-        payload,
-    ) = row;
-    let payload = serde_json::from_str(&payload).map_err(|error| RelayError::Encode {
-        position,
-        reason: error.to_string(),
-    })?;
-    let envelope = CloudEvent::from_stored(StoredParts {
-        event_id,
-        tenant_id,
-        aggregate_id: &aggregate_id,
-        sequence,
-        position,
-        event_type: &event_type,
-        event_version: &event_version,
-        occurred_at,
-        recorded_at,
-        actor: &actor,
-        hash: &hash,
-        payload,
-        personal: PersonalFields::Sealed,
-    });
-    Ok(Outgoing {
-        checkpoint: Checkpoint {
-            tx: tx.parse().map_err(|_| RelayError::Encode {
-                position,
-                reason: format!("bad tx {tx}"),
-            })?,
-            position,
-        },
-        key: aggregate_id,
-        envelope,
-    })
 }
 
 async fn load_checkpoint(pool: &PgPool, topic: &str) -> Result<Checkpoint, sqlx::Error> {

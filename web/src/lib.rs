@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod extract;
+pub mod openapi;
 pub mod problem;
 
 pub use auth::{Caller, JwtKeys, Role};

@@ -23,7 +23,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bench::{micros, parse_duration, truncate, Latency, ProcSampler, ProcSummary};
+use bench::{
+    describe, http_client, micros, parse_duration, print_json_line, report_progress, truncate,
+    Latency, ProcSampler, ProcSummary,
+};
 use clap::{Parser, ValueEnum};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -125,6 +128,38 @@ enum Served {
 }
 
 impl Target {
+    /// The route, its inputs and the HTTP client, as the command line asks.
+    fn new(cli: &Cli) -> anyhow::Result<Target> {
+        let token = cli
+            .token
+            .clone()
+            .context("--token (or BENCH_TOKEN) is required")?;
+        let ids = match (cli.route, &cli.ids) {
+            (Route::Detail, Some(path)) => {
+                let ids = read_ids(path)?;
+                if ids.is_empty() {
+                    bail!("{} holds no ids", path.display());
+                }
+                ids
+            }
+            (Route::Detail, None) => bail!("--route detail needs --ids"),
+            _ => Vec::new(),
+        };
+        let q = match (cli.route, &cli.q) {
+            (Route::Search, Some(q)) if !q.trim().is_empty() => q.clone(),
+            (Route::Search, _) => bail!("--route search needs --q"),
+            _ => String::new(),
+        };
+        Ok(Target {
+            http: http_client(cli.timeout, cli.clients)?,
+            base: cli.url.trim_end_matches('/').to_owned(),
+            auth: format!("Bearer {token}"),
+            route: cli.route,
+            q,
+            ids,
+        })
+    }
+
     fn request(&self, rng: &mut StdRng) -> reqwest::RequestBuilder {
         let builder = match self.route {
             Route::List => self
@@ -166,19 +201,6 @@ impl Target {
     }
 }
 
-fn describe(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timeout"
-    } else if error.is_connect() {
-        "connect"
-    } else if error.is_request() {
-        "request"
-    } else {
-        "other"
-    };
-    format!("{kind}: {error}")
-}
-
 fn read_ids(path: &Path) -> anyhow::Result<Vec<Uuid>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the ids from {}", path.display()))?;
@@ -195,46 +217,21 @@ async fn main() -> anyhow::Result<()> {
     if cli.clients == 0 {
         bail!("--clients must be at least 1");
     }
-    let token = cli
-        .token
-        .clone()
-        .context("--token (or BENCH_TOKEN) is required")?;
-    let ids = match (cli.route, &cli.ids) {
-        (Route::Detail, Some(path)) => {
-            let ids = read_ids(path)?;
-            if ids.is_empty() {
-                bail!("{} holds no ids", path.display());
-            }
-            ids
-        }
-        (Route::Detail, None) => bail!("--route detail needs --ids"),
-        _ => Vec::new(),
-    };
-    let q = match (cli.route, &cli.q) {
-        (Route::Search, Some(q)) if !q.trim().is_empty() => q.clone(),
-        (Route::Search, _) => bail!("--route search needs --q"),
-        _ => String::new(),
-    };
-    let http = reqwest::Client::builder()
-        .timeout(cli.timeout)
-        .pool_max_idle_per_host(cli.clients)
-        .tcp_nodelay(true)
-        .build()
-        .context("building the HTTP client")?;
-    let target = Arc::new(Target {
-        http,
-        base: cli.url.trim_end_matches('/').to_owned(),
-        auth: format!("Bearer {token}"),
-        route: cli.route,
-        q,
-        ids,
-    });
+    let target = Arc::new(Target::new(&cli)?);
+    let first_answer = first_answer(&cli, &target).await?;
+    eprintln!("readgen: first answer: {first_answer}");
+    let (total, process) = load(&cli, target).await?;
+    let report = Report::new(&cli, total, process, first_answer);
+    report.print_human();
+    print_json_line(&report, cli.json_out.as_deref())
+}
 
-    // One request first: fail fast (and say why) when the route does not work.
+/// One request first: fail fast (and say why) when the route does not work.
+async fn first_answer(cli: &Cli, target: &Target) -> anyhow::Result<String> {
     let mut probe_rng = StdRng::seed_from_u64(cli.seed);
     let (outcome, body) = target.send(&mut probe_rng).await;
-    let first_answer = match outcome {
-        Outcome::Status(200, _, _) => describe_answer(cli.route, &body),
+    match outcome {
+        Outcome::Status(200, _, _) => Ok(describe_answer(cli.route, &body)),
         Outcome::Status(status, _, _) => {
             bail!(
                 "the first request answered HTTP {status}: {}",
@@ -242,9 +239,15 @@ async fn main() -> anyhow::Result<()> {
             )
         }
         Outcome::Failed(error) => bail!("the first request failed: {error}"),
-    };
-    eprintln!("readgen: first answer: {first_answer}");
+    }
+}
 
+/// The clients over the warmup and the measured window, and what the sampled
+/// process (`--pid`) did in that window.
+async fn load(
+    cli: &Cli,
+    target: Arc<Target>,
+) -> anyhow::Result<(ClientStats, Option<ProcSummary>)> {
     let start = Instant::now();
     let window = (start + cli.warmup, start + cli.warmup + cli.duration);
     let answered = Arc::new(AtomicU64::new(0));
@@ -256,13 +259,9 @@ async fn main() -> anyhow::Result<()> {
             window,
         ))
     });
-    let sampler = cli.pid.map(|pid| {
-        let window_start = window.0;
-        tokio::spawn(async move {
-            tokio::time::sleep_until(tokio::time::Instant::from_std(window_start)).await;
-            ProcSampler::start(pid, Duration::from_millis(250))
-        })
-    });
+    let mut sampler = cli
+        .pid
+        .map(|pid| ProcSampler::start_at(pid, window.0, Duration::from_millis(250)));
     let mut tasks = JoinSet::new();
     for client in 0..cli.clients {
         tasks.spawn(drive(
@@ -274,29 +273,18 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut total = ClientStats::default();
     let mut process: Option<ProcSummary> = None;
-    let mut sampler = sampler;
     while let Some(joined) = tasks.join_next().await {
         let stats = joined.context("a client panicked")?;
         // The first client to finish ends the window for the sampler.
         if let Some(pending) = sampler.take() {
-            if let Ok(started) = pending.await {
-                process = started.finish().await;
-            }
+            process = pending.finish().await;
         }
         total.merge(stats);
     }
     if let Some(reporter) = reporter {
         reporter.abort();
     }
-    let report = Report::new(&cli, total, process, first_answer);
-    report.print_human();
-    let line = serde_json::to_string(&report).context("encoding the JSON result")?;
-    println!("{line}");
-    if let Some(path) = &cli.json_out {
-        std::fs::write(path, format!("{line}\n"))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
+    Ok((total, process))
 }
 
 /// A short description of a 200 answer, so a report shows what was measured
@@ -431,33 +419,6 @@ async fn drive(
     stats
 }
 
-async fn report_progress(
-    answered: Arc<AtomicU64>,
-    start: Instant,
-    every: Duration,
-    (measure_from, measure_until): (Instant, Instant),
-) {
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::from_std(start + every), every);
-    let mut last = 0;
-    loop {
-        let tick = ticker.tick().await.into_std();
-        let now = answered.load(Ordering::Relaxed);
-        let phase = if tick <= measure_from {
-            "warmup"
-        } else if tick <= measure_until {
-            "measured"
-        } else {
-            "tail"
-        };
-        eprintln!(
-            "progress: {:>5.1} s  {:>8.1} answers/s  ({phase})",
-            tick.duration_since(start).as_secs_f64(),
-            (now - last) as f64 / every.as_secs_f64()
-        );
-        last = now;
-    }
-}
-
 #[derive(Serialize)]
 struct Report {
     label: String,
@@ -573,15 +534,7 @@ impl Report {
         );
         println!("  first answer: {}", self.first_answer);
         if let Some(process) = &self.process {
-            println!(
-                "  service pid {}: VmRSS max {:.1} MiB (mean {:.1}, end {:.1}), VmHWM {:.1} MiB, CPU {:.1} s",
-                process.pid,
-                process.rss_max_mib,
-                process.rss_mean_mib,
-                process.rss_end_mib,
-                process.hwm_end_mib,
-                process.cpu_s
-            );
+            println!("  {}", process.line());
         }
         for sample in &self.errors_sample {
             println!("  error: {sample}");

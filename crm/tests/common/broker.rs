@@ -1,4 +1,4 @@
-//! A real Kafka-protocol broker for tests: `tansu` (DESIGN.md §7), one
+//! A real Kafka-protocol broker for tests: `tansu` (docs/design.md §7), one
 //! process per test on a free port, in-memory storage. `scripts/test`
 //! installs it; a missing binary fails the test with the install command.
 

@@ -15,10 +15,10 @@ use sqlx::PgPool;
 use tower::ServiceExt;
 use uuid::Uuid;
 
-use command::keys::KeyStore;
 use crm::app::{router, AppState};
 use events::personal::MasterKey;
 use projector::runner::{catch_up, has_applied, Projection};
+use store::keys::KeyStore;
 use web::{JwtKeys, Role};
 
 /// Text of an activity logged by [`legacy_activity`] in [`varied_history`].
@@ -367,8 +367,8 @@ pub async fn project(pool: &PgPool) {
 
 /// Logs an activity on `customer` as versions before the text rule did:
 /// `subject` and `notes` as given, control characters and U+0000 included,
-/// through the command service (sealing, hash chain, metadata) but past the
-/// HTTP routes' checks.
+/// through the command service as the manager "boss" (sealing, hash chain,
+/// metadata) but past the HTTP routes' checks.
 pub async fn legacy_activity(
     app: &TestApp,
     customer: Uuid,
@@ -384,7 +384,7 @@ pub async fn legacy_activity(
             CustomerCommand {
                 actor: Actor {
                     tenant_id: app.tenant,
-                    user_id: UserId::parse("legacy-client").expect("user"),
+                    user_id: UserId::parse("boss").expect("user"),
                     role: Role::Manager,
                 },
                 now: chrono::Utc::now(),

@@ -15,6 +15,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgConnection;
 use tokio::sync::watch;
 
+use crate::poller::Ticker;
+
 /// Where and when an event arrived on the topic (first copy).
 #[derive(Debug, Clone, Copy)]
 pub struct Arrival {
@@ -108,17 +110,12 @@ pub async fn poll_offsets(
     group: String,
     topic: String,
     every: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     latest: watch::Sender<Option<OffsetObservation>>,
 ) -> anyhow::Result<Vec<OffsetObservation>> {
     let mut observations = Vec::with_capacity(16_384);
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            _ = ticker.tick() => {}
-        }
+    let mut ticker = Ticker::new(every, stop);
+    while ticker.tick().await {
         let rows: Vec<(i32, i64)> = sqlx::query_as(
             "SELECT partition, next_offset FROM kafka_offsets WHERE consumer_group = $1 AND topic = $2",
         )

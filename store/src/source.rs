@@ -82,11 +82,13 @@ pub struct Batch {
 }
 
 impl Batch {
-    fn from_rows(rows: Vec<Row>) -> Self {
+    fn from_rows(rows: Vec<EventRow>) -> Self {
         let mut batch = Batch {
             events: Vec::with_capacity(rows.len()),
             undecodable: Vec::new(),
-            last_row: rows.last().map(|row| (row.4.clone(), row.5)),
+            last_row: rows
+                .last()
+                .map(|row| (row.aggregate_id.clone(), row.sequence)),
         };
         for row in rows {
             match decode(row) {
@@ -125,20 +127,69 @@ impl Batch {
     }
 }
 
-/// The columns `read_batch` selects, in order (other readers select the same).
-pub type Row = (
-    String,
-    i64,
-    Uuid,
-    Uuid,
-    String,
-    i64,
-    String,
-    String,
-    Option<String>,
-    DateTime<Utc>,
-    DateTime<Utc>,
-);
+/// One row of the `events` table as every reader selects it: the columns
+/// are [`EVENT_COLUMNS`]. (The transaction id is selected as text, named
+/// `tx_text` so that an `ORDER BY tx` still means the `xid8` column: text
+/// sorts "1000" before "999".)
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
+    pub tx_text: String,
+    pub global_position: i64,
+    pub event_id: Uuid,
+    pub tenant_id: Uuid,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    /// `metadata ->> 'actor'`, empty when absent.
+    pub actor: String,
+    pub hash: Vec<u8>,
+    /// The stored JSON text, as hashed.
+    pub payload: String,
+}
+
+/// The select list of an [`EventRow`].
+pub const EVENT_COLUMNS: &str = "tx::text AS tx_text, global_position, event_id, tenant_id, \
+     aggregate_id, sequence, event_type, event_version, occurred_at, recorded_at, \
+     COALESCE(metadata ->> 'actor', '') AS actor, hash, payload::text AS payload";
+
+impl EventRow {
+    /// The row's place in commit order.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            // A transaction id is a number PostgreSQL wrote; 0 only if it were not.
+            tx: self.tx_text.parse().unwrap_or(0),
+            position: self.global_position,
+        }
+    }
+
+    /// The CloudEvents envelope of the row (the Kafka message, the HTTP
+    /// stream's item); fails only if the stored payload is not JSON.
+    pub fn envelope(
+        &self,
+        personal: events::envelope::PersonalFields,
+    ) -> Result<events::envelope::CloudEvent, serde_json::Error> {
+        Ok(events::envelope::CloudEvent::from_stored(
+            events::envelope::StoredParts {
+                event_id: self.event_id,
+                tenant_id: self.tenant_id,
+                aggregate_id: &self.aggregate_id,
+                sequence: self.sequence,
+                position: self.global_position,
+                event_type: &self.event_type,
+                event_version: &self.event_version,
+                occurred_at: self.occurred_at,
+                recorded_at: self.recorded_at,
+                actor: &self.actor,
+                hash: &self.hash,
+                payload: serde_json::from_str(&self.payload)?,
+                personal,
+            },
+        ))
+    }
+}
 
 /// The next committed events after `after`, at most `limit`.
 ///
@@ -150,16 +201,15 @@ pub async fn read_batch(
     after: Checkpoint,
     limit: i64,
 ) -> Result<Batch, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT tx::text, global_position, event_id, tenant_id, aggregate_id, sequence,
-                event_version, payload::text, metadata ->> 'actor', occurred_at, recorded_at
+    let rows: Vec<EventRow> = sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS}
            FROM events
           WHERE aggregate_type = 'Customer'
             AND (tx, global_position) > ($1::text::xid8, $2)
             AND tx < pg_snapshot_xmin(pg_current_snapshot())
           ORDER BY events.tx, events.global_position
-          LIMIT $3",
-    )
+          LIMIT $3"
+    ))
     .bind(after.tx.to_string())
     .bind(after.position)
     .bind(limit)
@@ -257,16 +307,15 @@ pub async fn read_streams_below(
     after: (&str, i64),
     limit: i64,
 ) -> Result<Batch, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT tx::text, global_position, event_id, tenant_id, aggregate_id, sequence,
-                event_version, payload::text, metadata ->> 'actor', occurred_at, recorded_at
+    let rows: Vec<EventRow> = sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS}
            FROM events
           WHERE aggregate_type = 'Customer'
             AND (aggregate_id, sequence) > ($2, $3)
             AND tx < $1::text::xid8
           ORDER BY aggregate_id, sequence
-          LIMIT $4",
-    )
+          LIMIT $4"
+    ))
     .bind(horizon.to_string())
     .bind(after.0)
     .bind(after.1)
@@ -283,14 +332,13 @@ pub async fn read_stream(
     aggregate_id: &str,
     upto: Checkpoint,
 ) -> Result<Batch, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT tx::text, global_position, event_id, tenant_id, aggregate_id, sequence,
-                event_version, payload::text, metadata ->> 'actor', occurred_at, recorded_at
+    let rows: Vec<EventRow> = sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS}
            FROM events
           WHERE aggregate_type = 'Customer' AND aggregate_id = $1
             AND (tx, global_position) <= ($2::text::xid8, $3)
-          ORDER BY sequence",
-    )
+          ORDER BY sequence"
+    ))
     .bind(aggregate_id)
     .bind(upto.tx.to_string())
     .bind(upto.position)
@@ -300,27 +348,22 @@ pub async fn read_stream(
 }
 
 /// Turns a selected row into an event, refusing unknown versions.
-pub fn decode(row: Row) -> Result<StoredEvent, Undecodable> {
-    let (
-        tx,
-        position,
+pub fn decode(row: EventRow) -> Result<StoredEvent, Undecodable> {
+    let checkpoint = row.checkpoint();
+    let EventRow {
         event_id,
         tenant_id,
         aggregate_id,
         sequence,
-        version,
-        payload,
-        actor,
+        event_version,
         occurred_at,
         recorded_at,
-    ) = row;
-    // A transaction id is a number PostgreSQL wrote; 0 only if it were not.
-    let checkpoint = Checkpoint {
-        tx: tx.parse().unwrap_or(0),
-        position,
-    };
-    let decoded = if version != events::customer::V1 {
-        Err(format!("unknown event version {version}"))
+        actor,
+        payload,
+        ..
+    } = row;
+    let decoded = if event_version != events::customer::V1 {
+        Err(format!("unknown event version {event_version}"))
     } else {
         serde_json::from_str::<CustomerEvent>(&payload)
             .map_err(|error| error.to_string())
@@ -337,7 +380,7 @@ pub fn decode(row: Row) -> Result<StoredEvent, Undecodable> {
             tenant_id,
             customer_id,
             sequence,
-            actor: actor.unwrap_or_default(),
+            actor,
             occurred_at,
             recorded_at,
             event,
