@@ -508,3 +508,19 @@ impl Aggregate for Customer {
         }
     }
 }
+
+impl Customer {
+    /// Decides `command` and applies the event it yields, if any: one command
+    /// as the service handles it, without an event store. For building
+    /// histories in memory (`crm seed`) under the service's own rules.
+    pub fn decide_and_apply(
+        &mut self,
+        command: CustomerCommand,
+    ) -> Result<Option<CustomerEvent>, CustomerError> {
+        let event = self.decide(command)?;
+        if let Some(event) = &event {
+            self.apply(event.clone());
+        }
+        Ok(event)
+    }
+}

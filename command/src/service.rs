@@ -64,13 +64,14 @@ impl From<AggregateError<CustomerError>> for ExecuteError {
     }
 }
 
+/// The one rule of `web::problem::database_unavailable`: an unreachable
+/// database is retryable, anything else is a fault.
 impl From<sqlx::Error> for ExecuteError {
     fn from(error: sqlx::Error) -> Self {
-        match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                ExecuteError::Unavailable(error.to_string())
-            }
-            other => ExecuteError::Internal(Box::new(other)),
+        if web::problem::database_unavailable(&error) {
+            ExecuteError::Unavailable(error.to_string())
+        } else {
+            ExecuteError::Internal(Box::new(error))
         }
     }
 }

@@ -497,7 +497,7 @@ async fn serve_with(args: &ServeArgs, database_url: &str, keys: JwtKeys) -> anyh
     let mut state = AppState::new(pool.clone(), keys, data_keys);
     state.cache = query::ReadCache::new(args.read_cache());
     let cache_listener = tokio::spawn(state.cache.clone().listen(pool.clone(), stop.subscribe()));
-    state.relay = relay_config.map(|config| app::RelayMonitor {
+    state.relay = relay_config.map(|config| crate::ops::RelayMonitor {
         topic: config.topic,
         health: relay_health,
     });

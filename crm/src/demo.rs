@@ -18,42 +18,21 @@ use events::values::{
 use store::keys::KeyStore;
 use web::Role;
 
+use crate::vocabulary::{
+    pick, CATEGORIES, DEMO_COMPANIES, DEMO_GIVEN_PAIRS, DEMO_POSITIONS, DEMO_SOURCES,
+    DEMO_SUBJECTS, GIVEN, LOST_REASONS, SURNAMES, TAGS,
+};
+
 /// The demo tenant's id: fixed, so a second `--demo` run finds it.
 pub const DEMO_TENANT: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0de0);
 const CUSTOMERS: usize = 36;
 
-const SURNAMES: &[&str] = &[
-    "张", "王", "李", "赵", "刘", "陈", "杨", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭",
-];
-const GIVEN: &[&str] = &[
-    "伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超",
-    "秀英", "建国", "海燕", "志强", "丽华",
-];
-const COMPANIES: &[(&str, &str)] = &[
-    ("星辰科技有限公司", "科技"),
-    ("华美零售连锁", "零售"),
-    ("恒达精密制造", "制造业"),
-    ("绿地置业顾问", "房地产"),
-    ("优品生活服务", "服务业"),
-    ("东方教育咨询", "教育"),
-    ("鑫源物流", "物流"),
-    ("云帆软件", "科技"),
-    ("金穗餐饮管理", "服务业"),
-    ("宏图建材", "制造业"),
-    ("康宁医疗器械", "医疗"),
-    ("锦绣家居", "零售"),
-];
-const SOURCES: &[&str] = &["展会", "官网", "转介绍", "电话营销", "微信公众号"];
-const POSITIONS: &[&str] = &["总经理", "采购经理", "IT主管", "财务总监", "运营总监"];
-const TAGS: &[&str] = &[
-    "重点客户",
-    "价格敏感",
-    "决策人",
-    "老客户推荐",
-    "需要演示",
-    "华东区",
-];
-const CATEGORIES: &[&str] = &["软件订阅", "实施服务", "硬件设备", "培训"];
+/// The demo draws from the commonest words: these many first entries of the
+/// shared lists (and the demo's own lists in `vocabulary`).
+const SURNAMES_USED: usize = 16;
+const GIVEN_USED: usize = 15;
+const TAGS_USED: usize = 6;
+const CATEGORIES_USED: usize = 4;
 const REPS: &[&str] = &["rep-zhang", "rep-li", "rep-wang"];
 
 /// Creates the demo tenant unless it already has customers; returns its id.
@@ -86,15 +65,15 @@ pub async fn seed(pool: &PgPool, data_keys: &KeyStore) -> anyhow::Result<Uuid> {
             correlation_id: format!("demo-{index}"),
             idempotency_key: None,
         };
-        let (company, industry) = COMPANIES[rng.gen_range(0..COMPANIES.len())];
+        let (company, industry) = pick(&mut rng, DEMO_COMPANIES);
         let name = format!(
             "{}{}",
-            SURNAMES[rng.gen_range(0..SURNAMES.len())],
-            GIVEN[rng.gen_range(0..GIVEN.len())]
+            pick(&mut rng, &SURNAMES[..SURNAMES_USED]).0,
+            given_name(&mut rng)
         );
         let deal = Decimal::from(rng.gen_range(2..200) * 5_000);
         let tags = (0..rng.gen_range(0..3))
-            .map(|_| Tag::parse(TAGS[rng.gen_range(0..TAGS.len())]))
+            .map(|_| Tag::parse(pick(&mut rng, &TAGS[..TAGS_USED])))
             .collect::<Result<Vec<_>, _>>()?;
         let registration = Registration {
             name: CustomerName::parse(&name)?,
@@ -105,10 +84,8 @@ pub async fn seed(pool: &PgPool, data_keys: &KeyStore) -> anyhow::Result<Uuid> {
             email: Some(Email::parse(&format!("customer{index}@example.cn"))?),
             company: Some(ShortText::parse(company)?),
             industry: Some(ShortText::parse(industry)?),
-            position: Some(ShortText::parse(
-                POSITIONS[rng.gen_range(0..POSITIONS.len())],
-            )?),
-            source: Some(ShortText::parse(SOURCES[rng.gen_range(0..SOURCES.len())])?),
+            position: Some(ShortText::parse(pick(&mut rng, DEMO_POSITIONS))?),
+            source: Some(ShortText::parse(pick(&mut rng, DEMO_SOURCES))?),
             owner_id: Some(UserId::parse(REPS[index % REPS.len()])?),
             tags,
             deal_value: Some(Money::non_negative(deal)?),
@@ -146,7 +123,7 @@ pub async fn seed(pool: &PgPool, data_keys: &KeyStore) -> anyhow::Result<Uuid> {
                         stage: Stage::ClosedLost,
                         deal_value: None,
                         probability: None,
-                        reason: Some(ShortText::parse("预算不足")?),
+                        reason: Some(ShortText::parse(LOST_REASONS[0])?),
                     }),
                     &request,
                 )
@@ -164,9 +141,7 @@ pub async fn seed(pool: &PgPool, data_keys: &KeyStore) -> anyhow::Result<Uuid> {
                     id,
                     run(Action::LogActivity {
                         activity_type: kind,
-                        subject: Some(ShortText::parse(
-                            ["需求沟通", "方案讲解", "报价跟进", "售后回访"][rng.gen_range(0..4)],
-                        )?),
+                        subject: Some(ShortText::parse(pick(&mut rng, DEMO_SUBJECTS))?),
                         notes: None,
                         occurred_at: Some(now - Duration::days(rng.gen_range(0..200))),
                         value: None,
@@ -186,7 +161,7 @@ pub async fn seed(pool: &PgPool, data_keys: &KeyStore) -> anyhow::Result<Uuid> {
                                 rng.gen_range(500..20_000)
                             ))?)?,
                             category: ShortText::parse(
-                                CATEGORIES[rng.gen_range(0..CATEGORIES.len())],
+                                pick(&mut rng, &CATEGORIES[..CATEGORIES_USED]).0,
                             )?,
                             occurred_at: Some(now - Duration::days(rng.gen_range(0..400))),
                             order_ref: Some(events::values::OrderRef::parse(&format!(
@@ -200,4 +175,13 @@ pub async fn seed(pool: &PgPool, data_keys: &KeyStore) -> anyhow::Result<Uuid> {
         }
     }
     Ok(DEMO_TENANT)
+}
+
+/// One of the commonest given names: a single character or one of the pairs.
+fn given_name(rng: &mut StdRng) -> &'static str {
+    let index = rng.gen_range(0..GIVEN_USED + DEMO_GIVEN_PAIRS.len());
+    match index.checked_sub(GIVEN_USED) {
+        None => GIVEN[index].0,
+        Some(pair) => DEMO_GIVEN_PAIRS[pair],
+    }
 }

@@ -7,5 +7,6 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod embedded;
-pub mod metrics;
+pub mod ops;
 pub mod seed;
+mod vocabulary;

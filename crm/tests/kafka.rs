@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use common::broker::{read_topic, Broker, Received};
 use common::{dump, test_keys, TestApp};
-use crm::app::RelayMonitor;
+use crm::ops::RelayMonitor;
 use projector::kafka::KafkaSource;
 use projector::runner::{rebuild, Projection};
 use relay::{Relay, RelayConfig, RelayHealth, DEFAULT_TOPIC};

@@ -46,11 +46,11 @@ pub enum CustomerEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerRegistered {
     pub tenant_id: Uuid,
-    #[schema(value_type = crate::schema::PersonalField)]
+    #[schema(value_type = crate::personal::PersonalField)]
     pub name: Personal<CustomerName>,
-    #[schema(value_type = Option<crate::schema::PersonalField>)]
+    #[schema(value_type = Option<crate::personal::PersonalField>)]
     pub phone: Option<Personal<Phone>>,
-    #[schema(value_type = Option<crate::schema::PersonalField>)]
+    #[schema(value_type = Option<crate::personal::PersonalField>)]
     pub email: Option<Personal<Email>>,
     pub company: Option<ShortText>,
     pub industry: Option<ShortText>,
@@ -68,21 +68,21 @@ pub struct CustomerRegistered {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerProfileUpdated {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<crate::schema::PersonalField>)]
+    #[schema(value_type = Option<crate::personal::PersonalField>)]
     pub name: Option<Personal<CustomerName>>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "crate::double_option"
     )]
-    #[schema(value_type = Option<crate::schema::PersonalField>)]
+    #[schema(value_type = Option<crate::personal::PersonalField>)]
     pub phone: Option<Option<Personal<Phone>>>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "crate::double_option"
     )]
-    #[schema(value_type = Option<crate::schema::PersonalField>)]
+    #[schema(value_type = Option<crate::personal::PersonalField>)]
     pub email: Option<Option<Personal<Email>>>,
     #[serde(
         default,
@@ -139,7 +139,7 @@ pub struct ActivityLogged {
     #[serde(rename = "type")]
     pub activity_type: ActivityType,
     pub subject: Option<ShortText>,
-    #[schema(value_type = Option<crate::schema::PersonalField>)]
+    #[schema(value_type = Option<crate::personal::PersonalField>)]
     pub notes: Option<Personal<ShortText>>,
     pub occurred_at: DateTime<Utc>,
     pub value: Option<Money>,

@@ -12,11 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use crate::personal::WITHHELD;
 use crate::personal::{Sealed, ERASED};
-
-/// What stands in for a personal field in the analysts' stream while the
-/// customer's key exists: analysts never receive personal data in clear.
-pub const WITHHELD: &str = "[personal data withheld]";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CloudEvent {

@@ -13,10 +13,16 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
 /// What read models and audit views show for personal data whose key is gone.
 pub const ERASED: &str = "[已删除]";
+/// What stands in for a personal field in the analysts' stream while the
+/// customer's key exists: analysts never receive personal data in clear.
+pub const WITHHELD: &str = "[personal data withheld]";
 /// What every sealed value starts with.
 pub const SEALED_PREFIX: &str = "sealed:v1:";
 const NONCE_BYTES: usize = 12;
@@ -209,6 +215,48 @@ impl MasterKey {
         <[u8; 32]>::try_from(bytes.as_slice()).ok().map(DataKey)
     }
 }
+
+/// The wire form of a [`Personal`] field in an envelope's `data`: it never
+/// travels in clear; on Kafka it is the stored ciphertext, on the HTTP stream
+/// a marker. (The payload structs point their personal fields here with
+/// `#[schema(value_type = PersonalField)]`.)
+pub enum PersonalField {}
+
+impl PartialSchema for PersonalField {
+    fn schema() -> RefOr<Schema> {
+        let marker = |value: &str, description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(description))
+                .enum_values(Some([value]))
+        };
+        OneOfBuilder::new()
+            .description(Some(
+                "A personal field (name, phone, e-mail, activity notes). Never in clear: sealed \
+                 on the Kafka topic, a marker on the HTTP stream.",
+            ))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some(
+                        "Sealed (Kafka): AES-256-GCM with the customer's data key, bound to the \
+                         customer id; `sealed:v1:` + base64(nonce ‖ ciphertext ‖ tag). Reads as \
+                         erased once the key is destroyed.",
+                    ))
+                    .pattern(Some(format!("^{SEALED_PREFIX}[A-Za-z0-9+/]+={{0,2}}$"))),
+            )
+            .item(marker(
+                WITHHELD,
+                "Withheld (HTTP stream) while the customer's key exists.",
+            ))
+            .item(marker(
+                ERASED,
+                "Erased (HTTP stream): the customer was forgotten and its key destroyed.",
+            ))
+            .into()
+    }
+}
+impl ToSchema for PersonalField {}
 
 #[cfg(test)]
 mod tests {

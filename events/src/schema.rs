@@ -14,13 +14,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::customer::{CustomerEvent, EVENT_TYPES, V1};
-use crate::envelope::{type_slug, CloudEvent, WITHHELD};
-use crate::personal::{ERASED, SEALED_PREFIX};
+use crate::envelope::{type_slug, CloudEvent};
 use crate::values::{Money, OrderRef, Probability, ShortText, Tag, UserId};
 
 /// The meta-schema every document declares.
@@ -310,45 +309,3 @@ impl PartialSchema for Probability {
     }
 }
 impl ToSchema for Probability {}
-
-/// The wire form of a [`Personal`](crate::personal::Personal) field in an envelope's `data`: it never
-/// travels in clear; on Kafka it is the stored ciphertext, on the HTTP stream
-/// a marker. (The payload structs point their personal fields here with
-/// `#[schema(value_type = PersonalField)]`.)
-pub enum PersonalField {}
-
-impl PartialSchema for PersonalField {
-    fn schema() -> RefOr<Schema> {
-        let marker = |value: &str, description: &str| {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .description(Some(description))
-                .enum_values(Some([value]))
-        };
-        OneOfBuilder::new()
-            .description(Some(
-                "A personal field (name, phone, e-mail, activity notes). Never in clear: sealed \
-                 on the Kafka topic, a marker on the HTTP stream.",
-            ))
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .description(Some(
-                        "Sealed (Kafka): AES-256-GCM with the customer's data key, bound to the \
-                         customer id; `sealed:v1:` + base64(nonce ‖ ciphertext ‖ tag). Reads as \
-                         erased once the key is destroyed.",
-                    ))
-                    .pattern(Some(format!("^{SEALED_PREFIX}[A-Za-z0-9+/]+={{0,2}}$"))),
-            )
-            .item(marker(
-                WITHHELD,
-                "Withheld (HTTP stream) while the customer's key exists.",
-            ))
-            .item(marker(
-                ERASED,
-                "Erased (HTTP stream): the customer was forgotten and its key destroyed.",
-            ))
-            .into()
-    }
-}
-impl ToSchema for PersonalField {}

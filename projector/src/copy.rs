@@ -1,11 +1,52 @@
-//! Rows for `COPY … FROM STDIN` in PostgreSQL's text format: a rebuild's bulk
-//! phase writes its rows this way, which costs the server a fraction of
-//! parsing the same rows out of a JSON document.
+//! How projections write rows. A rebuild's bulk phase uses `COPY … FROM
+//! STDIN` in PostgreSQL's text format, which costs the server a fraction of
+//! parsing the same rows out of a JSON document; everything else inserts one
+//! JSON document per table. Both store text in the form PostgreSQL can
+//! ([`crate::storable`]).
 
 use std::fmt::{Display, Write};
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
+use serde::Serialize;
 use sqlx::PgConnection;
+
+/// What a batch may find in the tables it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// Rows of the batch's customers may exist (live projection, replays, a
+    /// rebuild's catch-up): they are read, folded further and replaced.
+    Existing,
+    /// A rebuild's bulk phase: every stream in the batch is whole and none of
+    /// its rows exists yet, so nothing is read back or deleted, and totals
+    /// over many customers are computed once at the end instead of per batch.
+    Fresh,
+}
+
+/// Inserts rows serialised as one JSON array (one round trip per table).
+pub(crate) async fn insert_json<T: Serialize>(
+    conn: &mut PgConnection,
+    table: &str,
+    rows: &[T],
+    ignore_duplicates: bool,
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let json =
+        crate::storable::to_json(rows).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    let conflict = if ignore_duplicates {
+        " ON CONFLICT DO NOTHING"
+    } else {
+        ""
+    };
+    sqlx::query(&format!(
+        "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1::text::jsonb){conflict}"
+    ))
+    .bind(json)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
 
 /// A row type that knows its columns and writes itself as one COPY line.
 pub(crate) trait CopyRow {

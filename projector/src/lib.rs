@@ -5,7 +5,6 @@
 
 mod copy;
 pub mod customers;
-mod funnel;
 pub mod kafka;
 pub mod profile;
 pub mod runner;

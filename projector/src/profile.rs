@@ -10,7 +10,30 @@ use serde::Serialize;
 
 use events::values::ActivityType;
 
-const SECONDS_PER_DAY: i64 = 86_400;
+/// The formulas' constants (docs/design.md §5), in one place. The SQL
+/// function `crm_lifecycle` (migration 0011) mirrors them; a test compares
+/// the two at every boundary.
+pub mod thresholds {
+    /// A day, in seconds.
+    pub const SECONDS_PER_DAY: i64 = 86_400;
+    /// A month, in days (recency scores, predicted value).
+    pub const DAYS_PER_MONTH: i64 = 30;
+    /// A customer without purchases stays a prospect this long after its last contact.
+    pub const PROSPECT_DAYS: i64 = 180;
+    /// A customer with one purchase is new this long after its last contact.
+    pub const NEW_DAYS: i64 = 60;
+    /// A customer with a recency score of 1 is lost after this much silence.
+    pub const LOST_DAYS: i64 = 180;
+    /// Churn risk: contact older than this adds 0.3 …
+    pub const CHURN_CONTACT_DAYS: i64 = 90;
+    /// … older than this another 0.3 …
+    pub const CHURN_SILENT_DAYS: i64 = 180;
+    /// … and no purchase within this adds 0.4.
+    pub const CHURN_PURCHASE_DAYS: i64 = 180;
+    /// Monetary score: one point per this many yuan.
+    pub const MONETARY_STEP_YUAN: i64 = 1_000;
+}
+use thresholds::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -140,9 +163,11 @@ pub fn rfm(
     };
     let days = days_between(last_purchase_at, as_of);
     Rfm {
-        recency: clamp_score(Decimal::from(6) - (days / Decimal::from(30)).floor()),
+        recency: clamp_score(Decimal::from(6) - (days / Decimal::from(DAYS_PER_MONTH)).floor()),
         frequency: clamp_score(Decimal::from(purchase_count / 2 + 1)),
-        monetary: clamp_score((total_amount / Decimal::from(1000)).floor() + Decimal::ONE),
+        monetary: clamp_score(
+            (total_amount / Decimal::from(MONETARY_STEP_YUAN)).floor() + Decimal::ONE,
+        ),
     }
 }
 
@@ -150,19 +175,19 @@ pub fn rfm(
 pub fn lifecycle(purchase_count: usize, rfm: Rfm, days_since_last_contact: Decimal) -> Lifecycle {
     let (r, f, m) = (rfm.recency, rfm.frequency, rfm.monetary);
     if purchase_count == 0 {
-        return if days_since_last_contact <= Decimal::from(180) {
+        return if days_since_last_contact <= Decimal::from(PROSPECT_DAYS) {
             Lifecycle::Prospect
         } else {
             Lifecycle::Lost
         };
     }
-    if purchase_count == 1 && days_since_last_contact <= Decimal::from(60) {
+    if purchase_count == 1 && days_since_last_contact <= Decimal::from(NEW_DAYS) {
         Lifecycle::New
     } else if r >= 4 && f >= 4 && m >= 4 {
         Lifecycle::Loyal
     } else if r >= 4 && f >= 3 {
         Lifecycle::Active
-    } else if r <= 1 && days_since_last_contact > Decimal::from(180) {
+    } else if r <= 1 && days_since_last_contact > Decimal::from(LOST_DAYS) {
         Lifecycle::Lost
     } else if r <= 2 && f >= 2 {
         Lifecycle::AtRisk
@@ -258,19 +283,20 @@ pub fn profile_of(summary: &Summary, as_of: DateTime<Utc>) -> Profile {
         Some(first) if purchase_count > 0 => {
             let count = Decimal::from(purchase_count);
             let average = total_amount / count;
-            let months = (days_between(first, as_of) / Decimal::from(30)).max(Decimal::ONE);
+            let months =
+                (days_between(first, as_of) / Decimal::from(DAYS_PER_MONTH)).max(Decimal::ONE);
             (average * count / months * Decimal::from(12)).round_dp(2)
         }
         _ => Decimal::ZERO,
     };
 
-    let purchase_stale =
-        last_purchase_at.is_none_or(|last| days_between(last, as_of) > Decimal::from(180));
+    let purchase_stale = last_purchase_at
+        .is_none_or(|last| days_between(last, as_of) > Decimal::from(CHURN_PURCHASE_DAYS));
     let mut risk = Decimal::ZERO;
-    if contact_days > Decimal::from(90) {
+    if contact_days > Decimal::from(CHURN_CONTACT_DAYS) {
         risk += Decimal::new(3, 1);
     }
-    if contact_days > Decimal::from(180) {
+    if contact_days > Decimal::from(CHURN_SILENT_DAYS) {
         risk += Decimal::new(3, 1);
     }
     if purchase_stale {

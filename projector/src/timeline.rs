@@ -11,9 +11,7 @@ use std::collections::HashMap;
 use events::personal::{DataKey, ERASED};
 use events::CustomerEvent;
 
-use crate::copy::{copy_rows, CopyRow, CopyText};
-use crate::customers::insert_json;
-use crate::runner::Rows;
+use crate::copy::{copy_rows, insert_json, CopyRow, CopyText, Rows};
 use store::source::StoredEvent;
 
 pub const TABLES: &[&str] = &["rm_timeline"];

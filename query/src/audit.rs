@@ -22,8 +22,8 @@ use web::extract::{Path, Query};
 use web::openapi::{AuditorsOnly, NotInTenant, QueryProblems, Unauthorized};
 use web::{ApiError, Caller, Problem, Role};
 
-use crate::customers::parse_instant;
-use crate::{db_error, QueryApi};
+use crate::api::QueryApi;
+use crate::params::parse_instant;
 
 pub const NDJSON: &str = "application/x-ndjson";
 const AUDITORS: &[Role] = &[Role::Auditor, Role::Admin];
@@ -71,30 +71,66 @@ pub const AUDIT_COLUMNS: &str =
      recorded_at, payload::text AS payload, metadata::text AS metadata, prev_hash, hash, \
      tx::text AS tx, global_position, tenant_id, occurred_at";
 
+/// A stored event the audit cannot read: an aggregate id that is not a UUID,
+/// a payload or metadata that is not JSON it can read. An error (a logged
+/// 500 on the routes), never shown as a nil id or `null`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "event {sequence} of stream {aggregate_id:?} (position {position}) cannot be read: \
+     its {part} {reason}"
+)]
+pub struct UndecodableEvent {
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub position: i64,
+    /// What does not decode: `aggregate id`, `payload` or `metadata`.
+    pub part: &'static str,
+    pub reason: String,
+}
+
 impl AuditRow {
+    fn undecodable(&self, part: &'static str, reason: impl std::fmt::Display) -> UndecodableEvent {
+        UndecodableEvent {
+            aggregate_id: self.chained.aggregate_id.clone(),
+            sequence: self.chained.sequence,
+            position: self.global_position,
+            part,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The customer whose stream holds the event.
+    pub fn customer_id(&self) -> Result<Uuid, UndecodableEvent> {
+        Uuid::parse_str(&self.chained.aggregate_id)
+            .map_err(|error| self.undecodable("aggregate id", format!("is not a UUID: {error}")))
+    }
+
+    fn json(&self, part: &'static str, text: &str) -> Result<Value, UndecodableEvent> {
+        serde_json::from_str(text)
+            .map_err(|error| self.undecodable(part, format!("is not readable JSON: {error}")))
+    }
+
     /// The auditor's view; personal fields are opened with `key` or shown erased.
-    pub fn to_audit_event(&self, key: Option<&DataKey>) -> AuditEvent {
+    pub fn to_audit_event(&self, key: Option<&DataKey>) -> Result<AuditEvent, UndecodableEvent> {
         let event = &self.chained;
-        let metadata: Value = serde_json::from_str(&event.metadata).unwrap_or(Value::Null);
+        let customer_id = self.customer_id()?;
+        let metadata = self.json("metadata", &event.metadata)?;
+        let mut payload = self.json("payload", &event.payload)?;
+        DataKey::reveal_json(key, customer_id, &mut payload);
         let field = |name: &str| {
             metadata
                 .get(name)
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         };
-        AuditEvent {
-            customer_id: Uuid::parse_str(&event.aggregate_id).unwrap_or_default(),
+        Ok(AuditEvent {
+            customer_id,
             sequence: event.sequence,
             position: self.global_position,
             event_id: event.event_id,
             event_type: event.event_type.clone(),
             version: event.event_version.clone(),
-            payload: {
-                let customer = Uuid::parse_str(&event.aggregate_id).unwrap_or_default();
-                let mut payload = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
-                DataKey::reveal_json(key, customer, &mut payload);
-                payload
-            },
+            payload,
             actor: field("actor"),
             role: field("role"),
             command: field("command"),
@@ -104,12 +140,14 @@ impl AuditRow {
             recorded_at: event.recorded_at,
             prev_hash: event.prev_hash.as_ref().map(hex::encode),
             hash: hex::encode(&event.hash),
-        }
+        })
     }
 
     fn to_stored(&self) -> Result<StoredEvent, ApiError> {
         let event = &self.chained;
-        let metadata: Value = serde_json::from_str(&event.metadata).unwrap_or(Value::Null);
+        let metadata = self
+            .json("metadata", &event.metadata)
+            .map_err(ApiError::internal)?;
         source::decode(EventRow {
             tx_text: self.tx.clone(),
             global_position: self.global_position,
@@ -165,9 +203,7 @@ async fn stream_of(
     customer_id: Uuid,
 ) -> Result<Vec<AuditRow>, ApiError> {
     caller.require(AUDITORS)?;
-    let rows = load(&api.pool, caller.tenant_id, customer_id)
-        .await
-        .map_err(db_error)?;
+    let rows = load(&api.pool, caller.tenant_id, customer_id).await?;
     if rows.is_empty() {
         return Err(ApiError::NotFound("customer not found".into()));
     }
@@ -232,10 +268,11 @@ pub(crate) async fn history(
     let rows = stream_of(&api, &caller, id).await?;
     let key = key_of(&api, id).await?;
     if wants_ndjson(&headers) {
-        let body: String = rows
+        let body = rows
             .iter()
-            .map(|row| ndjson_line(&row.to_audit_event(key.as_ref())))
-            .collect();
+            .map(|row| Ok(ndjson_line(&row.to_audit_event(key.as_ref())?)))
+            .collect::<Result<String, UndecodableEvent>>()
+            .map_err(ApiError::internal)?;
         return Ok((
             [(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON))],
             body,
@@ -243,12 +280,13 @@ pub(crate) async fn history(
             .into_response());
     }
     let after = params.after_sequence.unwrap_or(0);
-    let mut items: Vec<AuditEvent> = rows
+    let mut items = rows
         .iter()
         .filter(|row| row.chained.sequence > after)
         .take(usize::try_from(limit).unwrap_or(0) + 1)
         .map(|row| row.to_audit_event(key.as_ref()))
-        .collect();
+        .collect::<Result<Vec<AuditEvent>, _>>()
+        .map_err(ApiError::internal)?;
     let next_after_sequence = if items.len() as i64 > limit {
         items.truncate(usize::try_from(limit).unwrap_or(0));
         items.last().map(|event| event.sequence)
@@ -441,12 +479,12 @@ pub async fn export(
     let mut keys: std::collections::HashMap<Uuid, Option<DataKey>> =
         std::collections::HashMap::new();
     while let Some(row) = rows.try_next().await? {
-        let customer = Uuid::parse_str(&row.chained.aggregate_id).unwrap_or_default();
+        let customer = row.customer_id()?;
         if !keys.contains_key(&customer) {
             keys.extend(data_keys.load(&[customer]).await?);
         }
         let key = keys.get(&customer).and_then(Option::as_ref);
-        out.write_all(ndjson_line(&row.to_audit_event(key)).as_bytes())?;
+        out.write_all(ndjson_line(&row.to_audit_event(key)?).as_bytes())?;
         written += 1;
     }
     out.flush()?;

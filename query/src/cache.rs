@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -33,10 +33,11 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use projector::runner::{ALL_TENANTS, READ_MODELS_CHANNEL};
-use web::Caller;
+use web::{Caller, JwtKeys};
 
-use crate::customers::CustomerRecord;
-use crate::{QueryApi, Visibility, STALE_HEADER};
+use crate::customers::record::CustomerRecord;
+use crate::freshness::STALE_HEADER;
+use crate::visibility::Visibility;
 
 /// `hit` or `miss` on answers of the cached routes.
 pub const CACHE_HEADER: &str = "x-cache";
@@ -343,13 +344,20 @@ impl Inner {
 }
 
 /// Middleware of the cached routes: serves a kept answer, or runs the route
-/// and keeps a fresh 200.
-pub(crate) async fn serve_cached(
-    State(api): State<QueryApi>,
+/// and keeps a fresh 200. `state` is the routes' own, which holds the cache
+/// and the keys that verify callers.
+pub(crate) async fn serve_cached<S>(
+    State(state): State<S>,
     request: Request,
     next: Next,
-) -> Response {
-    let Some(cache) = api.cache.inner() else {
+) -> Response
+where
+    S: Send + Sync,
+    ReadCache: FromRef<S>,
+    JwtKeys: FromRef<S>,
+{
+    let read_cache = ReadCache::from_ref(&state);
+    let Some(cache) = read_cache.inner() else {
         return next.run(request).await;
     };
     let read_your_writes = request
@@ -361,7 +369,7 @@ pub(crate) async fn serve_cached(
     }
     let (mut parts, body) = request.into_parts();
     // Without a valid token the route itself answers (401).
-    let Ok(caller) = Caller::from_request_parts(&mut parts, &api).await else {
+    let Ok(caller) = Caller::from_request_parts(&mut parts, &state).await else {
         return next.run(Request::from_parts(parts, body)).await;
     };
     parts.extensions.insert(caller.clone());

@@ -32,10 +32,7 @@ pub async fn wait_for(
     }
     let deadline = tokio::time::Instant::now() + MAX_WAIT;
     loop {
-        if has_applied(pool, projections, position)
-            .await
-            .map_err(crate::db_error)?
-        {
+        if has_applied(pool, projections, position).await? {
             return Ok(true);
         }
         if tokio::time::Instant::now() >= deadline {

@@ -18,8 +18,8 @@ use web::extract::Query;
 use web::openapi::Unauthorized;
 use web::{ApiError, Caller, Problem, Role};
 
+use crate::api::QueryApi;
 use crate::audit::NDJSON;
-use crate::QueryApi;
 
 const READERS: &[Role] = &[Role::Manager, Role::Admin, Role::Auditor];
 const DEFAULT_LIMIT: i64 = 100;
@@ -144,6 +144,7 @@ pub(crate) async fn get_events(
         .await
         .map_err(|error| match error {
             StreamError::UnknownPosition(_) => ApiError::BadRequest(error.to_string()),
+            StreamError::Database(error) => error.into(),
             other => ApiError::internal(other),
         })?;
     let next_after = items.last().map_or(after, |event| event.position);

@@ -136,6 +136,30 @@ impl ApiError {
     }
 }
 
+/// Whether a database failure is the database being out of reach (an
+/// exhausted or closed pool, a broken connection) rather than a fault: the one
+/// rule for a retryable 503 versus a logged 500, shared by both APIs.
+pub fn database_unavailable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+    )
+}
+
+/// Database failures: [`database_unavailable`] ones are a 503 the client may
+/// retry; anything else is an internal error, logged with its context when
+/// rendered and shown as a generic 500.
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        if database_unavailable(&error) {
+            tracing::warn!(%error, "database unavailable");
+            ApiError::Unavailable("the service is overloaded; retry shortly".to_owned())
+        } else {
+            ApiError::internal(error)
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(error) = &self {
@@ -164,4 +188,45 @@ pub async fn not_found() -> ApiError {
 /// Router fallback for a known path with another method.
 pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed("this route does not accept that method".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_a_retryable_503() {
+        let io = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        for error in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(io()),
+        ] {
+            let api = ApiError::from(error);
+            assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE, "{api}");
+            assert_eq!(
+                api.to_problem().detail,
+                "service unavailable: the service is overloaded; retry shortly"
+            );
+        }
+    }
+
+    #[test]
+    fn any_other_database_failure_is_a_generic_500() {
+        for error in [
+            sqlx::Error::RowNotFound,
+            sqlx::Error::Protocol("unexpected message".to_owned()),
+            sqlx::Error::ColumnNotFound("secret_column".to_owned()),
+        ] {
+            let api = ApiError::from(error);
+            assert_eq!(api.status(), StatusCode::INTERNAL_SERVER_ERROR, "{api}");
+            let problem = api.to_problem();
+            assert!(
+                !problem.detail.contains("secret_column"),
+                "{}",
+                problem.detail
+            );
+            assert_eq!(problem.kind, "https://crm.example/problems/internal");
+        }
+    }
 }

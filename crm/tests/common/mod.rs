@@ -97,7 +97,7 @@ impl TestApp {
     }
 
     /// An app whose `/readyz` and `/metrics` report `relay`.
-    pub fn with_relay(pool: PgPool, relay: crm::app::RelayMonitor) -> Self {
+    pub fn with_relay(pool: PgPool, relay: crm::ops::RelayMonitor) -> Self {
         let mut app = Self::new(pool.clone());
         let mut state = AppState::new(pool, app.keys.clone(), app.data_keys.clone());
         state.relay = Some(relay);

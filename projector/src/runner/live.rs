@@ -7,6 +7,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+use crate::copy::Rows;
 use store::dead_letters::{self, Retries};
 use store::keys::KeyStore;
 use store::source;

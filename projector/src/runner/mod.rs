@@ -10,9 +10,10 @@ mod projection;
 mod rebuild;
 mod retry;
 
+pub use crate::copy::Rows;
 pub use checkpoint::{has_applied, status, Status, ALL_TENANTS, READ_MODELS_CHANNEL};
 pub use live::{catch_up, run, step, Stepped};
-pub use projection::{Projection, ProjectorError, Rows, LIVE_BATCH, REBUILD_BATCH};
+pub use projection::{Projection, ProjectorError, LIVE_BATCH, REBUILD_BATCH};
 pub use rebuild::{rebuild, rebuild_in_batches};
 pub use retry::{retry, Retried};
 

@@ -5,6 +5,7 @@
 use chrono::Utc;
 use sqlx::PgConnection;
 
+use crate::copy::Rows;
 use store::dead_letters::{self, Failed, Retries, Source, Verdict};
 use store::source::{self, Checkpoint, StoredEvent};
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use sqlx::PgConnection;
 
+use crate::copy::Rows;
 use events::personal::DataKey;
 use store::dead_letters::{self};
 use store::keys::{KeyError, KeyStore};
@@ -77,22 +78,10 @@ impl Projection {
         suffix: &str,
     ) -> Result<(), sqlx::Error> {
         match self {
-            Projection::Customers => crate::funnel::recompute(conn, suffix).await,
+            Projection::Customers => crate::customers::funnel::recompute(conn, suffix).await,
             Projection::Timeline => Ok(()),
         }
     }
-}
-
-/// What a batch may find in the tables it writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rows {
-    /// Rows of the batch's customers may exist (live projection, replays, a
-    /// rebuild's catch-up): they are read, folded further and replaced.
-    Existing,
-    /// A rebuild's bulk phase: every stream in the batch is whole and none of
-    /// its rows exists yet, so nothing is read back or deleted, and totals
-    /// over many customers are computed once at the end instead of per batch.
-    Fresh,
 }
 
 /// Data keys of a batch's customers (`None`: erased).

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
+use crate::copy::Rows;
 use store::keys::KeyStore;
 use store::source::{self, Checkpoint, StoredEvent};
 

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::copy::Rows;
 use store::dead_letters::{self};
 use store::keys::KeyStore;
 use store::source::{self, SourceError};

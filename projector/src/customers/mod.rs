@@ -1,6 +1,12 @@
 //! The `customers` projection: one row per customer plus its purchases,
 //! activities and completed funnel stays. A batch is folded in memory and
-//! written with a handful of set-based statements.
+//! written with a handful of set-based statements. The funnel totals are
+//! part of it ([`funnel`]).
+
+pub(crate) mod funnel;
+mod row;
+
+pub use row::CustomerRow;
 
 use std::collections::HashMap;
 
@@ -15,11 +21,10 @@ use events::CustomerEvent;
 
 use events::personal::{DataKey, Personal, ERASED};
 
-use crate::copy::{copy_rows, CopyRow, CopyText};
-use crate::funnel::Deltas;
+use crate::copy::{copy_rows, insert_json, CopyRow, CopyText, Rows};
 use crate::profile::{Activity, Facts, Purchase};
-use crate::runner::Rows;
 use crate::search;
+use funnel::Deltas;
 use store::source::StoredEvent;
 
 /// Tables this projection owns (rebuilds swap all of them together).
@@ -28,7 +33,7 @@ pub const TABLES: &[&str] = &[
     "rm_purchases",
     "rm_activities",
     "rm_stage_stays",
-    crate::funnel::TABLE,
+    funnel::TABLE,
 ];
 
 /// Where a stage's totals sit in `stay_micros`/`stay_counts` (0-based; SQL
@@ -47,49 +52,6 @@ pub fn rank(stage: Stage) -> Option<i16> {
         Stage::ClosedWon => Some(4),
         Stage::ClosedLost => None,
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
-pub struct CustomerRow {
-    pub id: Uuid,
-    pub tenant_id: Uuid,
-    pub name: String,
-    pub phone: Option<String>,
-    pub email: Option<String>,
-    pub company: Option<String>,
-    pub industry: Option<String>,
-    pub position: Option<String>,
-    pub source: Option<String>,
-    pub owner_id: String,
-    pub stage: String,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub deal_value: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub probability: Decimal,
-    pub tags: Vec<String>,
-    pub archived: bool,
-    pub registered_at: DateTime<Utc>,
-    pub stage_entered_at: DateTime<Utc>,
-    pub furthest_rank: i16,
-    pub last_activity_at: Option<DateTime<Utc>>,
-    pub last_contact_at: DateTime<Utc>,
-    pub purchase_count: i32,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub total_amount: Decimal,
-    pub first_purchase_at: Option<DateTime<Utc>>,
-    pub last_purchase_at: Option<DateTime<Utc>>,
-    pub search_bigrams: Vec<String>,
-    pub search_text: String,
-    /// Completed stays per stage (index: [`stay_index`]), summed.
-    pub stay_micros: Vec<i64>,
-    pub stay_counts: Vec<i32>,
-    /// Purchase categories in first-seen order, and how often each was bought.
-    pub purchase_categories: Vec<String>,
-    pub purchase_category_counts: Vec<i32>,
-    /// Activity kinds logged, each once, in first-seen order.
-    pub activity_types: Vec<String>,
-    pub version: i64,
-    pub last_position: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -122,52 +84,6 @@ struct StayRow {
     stage: String,
     entered_at: DateTime<Utc>,
     left_at: DateTime<Utc>,
-}
-
-impl CopyRow for CustomerRow {
-    const COLUMNS: &'static str =
-        "id, tenant_id, name, phone, email, company, industry, position, \
-        source, owner_id, stage, deal_value, probability, tags, archived, registered_at, \
-        stage_entered_at, furthest_rank, last_activity_at, last_contact_at, purchase_count, \
-        total_amount, first_purchase_at, last_purchase_at, search_bigrams, search_text, \
-        stay_micros, stay_counts, purchase_categories, purchase_category_counts, activity_types, \
-        version, last_position";
-
-    fn write(&self, line: &mut CopyText) {
-        line.plain(self.id);
-        line.plain(self.tenant_id);
-        line.text(&self.name);
-        line.optional_text(self.phone.as_deref());
-        line.optional_text(self.email.as_deref());
-        line.optional_text(self.company.as_deref());
-        line.optional_text(self.industry.as_deref());
-        line.optional_text(self.position.as_deref());
-        line.optional_text(self.source.as_deref());
-        line.text(&self.owner_id);
-        line.text(&self.stage);
-        line.plain(self.deal_value);
-        line.plain(self.probability);
-        line.text_array(&self.tags);
-        line.boolean(self.archived);
-        line.timestamp(self.registered_at);
-        line.timestamp(self.stage_entered_at);
-        line.plain(self.furthest_rank);
-        line.optional_timestamp(self.last_activity_at);
-        line.timestamp(self.last_contact_at);
-        line.plain(self.purchase_count);
-        line.plain(self.total_amount);
-        line.optional_timestamp(self.first_purchase_at);
-        line.optional_timestamp(self.last_purchase_at);
-        line.text_array(&self.search_bigrams);
-        line.text(&self.search_text);
-        line.integer_array(&self.stay_micros);
-        line.integer_array(&self.stay_counts);
-        line.text_array(&self.purchase_categories);
-        line.integer_array(&self.purchase_category_counts);
-        line.text_array(&self.activity_types);
-        line.plain(self.version);
-        line.plain(self.last_position);
-    }
 }
 
 impl CopyRow for PurchaseRow {
@@ -599,31 +515,5 @@ pub(crate) async fn reset(conn: &mut PgConnection, customers: &[Uuid]) -> Result
             .execute(&mut *conn)
             .await?;
     }
-    Ok(())
-}
-
-/// Inserts rows serialised as one JSON array (one round trip per table).
-pub(crate) async fn insert_json<T: Serialize>(
-    conn: &mut PgConnection,
-    table: &str,
-    rows: &[T],
-    ignore_duplicates: bool,
-) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let json =
-        crate::storable::to_json(rows).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
-    let conflict = if ignore_duplicates {
-        " ON CONFLICT DO NOTHING"
-    } else {
-        ""
-    };
-    sqlx::query(&format!(
-        "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1::text::jsonb){conflict}"
-    ))
-    .bind(json)
-    .execute(conn)
-    .await?;
     Ok(())
 }

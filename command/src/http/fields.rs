@@ -1,0 +1,111 @@
+//! Field-level parsing shared by the request bodies: an error collector, so a
+//! client learns every problem at once, and the parsers of amounts and instants.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde_json::Value;
+
+use events::values::{InvalidValue, Money, ShortText};
+use web::problem::FieldErrors;
+use web::ApiError;
+
+pub(super) const COMPANY_MAX: usize = 200;
+pub(super) const SHORT_MAX: usize = 50;
+pub(super) const POSITION_MAX: usize = 100;
+pub(super) const SUBJECT_MAX: usize = 200;
+pub(super) const NOTES_MAX: usize = 5000;
+pub(super) const REASON_MAX: usize = 500;
+
+/// Collects field errors so a client learns every problem at once.
+#[derive(Default)]
+pub(super) struct Fields {
+    errors: FieldErrors,
+}
+
+impl Fields {
+    pub(super) fn check<T>(&mut self, field: &str, result: Result<T, InvalidValue>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(InvalidValue(message)) => {
+                self.errors
+                    .entry(field.to_owned())
+                    .or_default()
+                    .push(message);
+                None
+            }
+        }
+    }
+
+    pub(super) fn optional<T>(
+        &mut self,
+        field: &str,
+        raw: Option<&str>,
+        parse: impl FnOnce(&str) -> Result<T, InvalidValue>,
+    ) -> Option<T> {
+        raw.and_then(|raw| self.check(field, parse(raw)))
+    }
+
+    /// One line (subject, company, category...).
+    pub(super) fn text(
+        &mut self,
+        field: &'static str,
+        raw: Option<&str>,
+        max: usize,
+    ) -> Option<ShortText> {
+        self.optional(field, raw, |raw| ShortText::parse_max(raw, field, max))
+    }
+
+    /// Multi-line free text (notes, reasons): line breaks and tabs allowed.
+    pub(super) fn free_text(
+        &mut self,
+        field: &'static str,
+        raw: Option<&str>,
+        max: usize,
+    ) -> Option<ShortText> {
+        self.optional(field, raw, |raw| {
+            ShortText::parse_free_text_max(raw, field, max)
+        })
+    }
+
+    pub(super) fn finish<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, ApiError> {
+        if !self.errors.is_empty() {
+            return Err(unprocessable(self.errors));
+        }
+        value().ok_or_else(|| ApiError::internal("a parsed field went missing"))
+    }
+}
+
+fn unprocessable(errors: FieldErrors) -> ApiError {
+    let message = errors
+        .iter()
+        .map(|(field, messages)| format!("{field}: {}", messages.join("; ")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    ApiError::Unprocessable { message, errors }
+}
+
+pub(super) fn amount(raw: &Value, positive: bool) -> Result<Money, InvalidValue> {
+    let decimal = match raw {
+        Value::String(text) => Money::parse_text(text)?,
+        Value::Number(number) => Money::parse_text(&number.to_string())?,
+        _ => return Err(InvalidValue("must be a decimal number or string".into())),
+    };
+    if positive {
+        Money::positive(decimal)
+    } else {
+        Money::non_negative(decimal)
+    }
+}
+
+/// Instants in events have PostgreSQL's precision (microseconds), so a
+/// replayed state equals the stored read models exactly.
+fn microseconds(instant: DateTime<Utc>) -> DateTime<Utc> {
+    instant.trunc_subsecs(6)
+}
+
+pub(super) fn instant(raw: &str) -> Result<DateTime<Utc>, InvalidValue> {
+    DateTime::parse_from_rfc3339(raw.trim())
+        .map(|instant| microseconds(instant.with_timezone(&Utc)))
+        .map_err(|_| {
+            InvalidValue("must be an RFC 3339 instant such as 2026-11-25T09:30:00+08:00".into())
+        })
+}

@@ -1,0 +1,351 @@
+//! The bodies of the command requests and their parsing into domain values:
+//! every field error is collected, so a 422 names them all.
+
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use events::customer::CustomerProfileUpdated;
+use events::personal::Personal;
+use events::values::{
+    ActivityType, CustomerName, Email, InvalidValue, OrderRef, Phone, Probability, ShortText,
+    Stage, Tag, UserId,
+};
+use web::ApiError;
+
+use super::fields::{
+    amount, instant, Fields, COMPANY_MAX, NOTES_MAX, POSITION_MAX, REASON_MAX, SHORT_MAX,
+    SUBJECT_MAX,
+};
+use crate::aggregate::{Action, Registration};
+
+/// A decimal amount in yuan, as a string (`"1234.50"`) or a JSON number.
+type AmountInput = Value;
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterCustomerRequest {
+    /// 1–100 characters.
+    name: String,
+    /// Mainland mobile (11 digits, leading 1) or E.164.
+    phone: Option<String>,
+    email: Option<String>,
+    company: Option<String>,
+    industry: Option<String>,
+    position: Option<String>,
+    source: Option<String>,
+    /// Defaults to the caller; a rep may only name themself.
+    owner_id: Option<String>,
+    /// At most 20, each 1–32 characters.
+    tags: Option<Vec<String>>,
+    /// Expected deal value in yuan, ≥ 0.
+    #[schema(value_type = Option<String>, example = "50000.00")]
+    deal_value: Option<AmountInput>,
+}
+
+impl RegisterCustomerRequest {
+    pub(super) fn parse(&self) -> Result<Action, ApiError> {
+        let mut f = Fields::default();
+        let name = f.check("name", CustomerName::parse(&self.name));
+        let phone = f.optional("phone", self.phone.as_deref(), Phone::parse);
+        let email = f.optional("email", self.email.as_deref(), Email::parse);
+        let company = f.text("company", self.company.as_deref(), COMPANY_MAX);
+        let industry = f.text("industry", self.industry.as_deref(), SHORT_MAX);
+        let position = f.text("position", self.position.as_deref(), POSITION_MAX);
+        let source = f.text("source", self.source.as_deref(), SHORT_MAX);
+        let owner_id = f.optional("owner_id", self.owner_id.as_deref(), UserId::parse);
+        let tags: Vec<Tag> = self
+            .tags
+            .iter()
+            .flatten()
+            .filter_map(|tag| f.check("tags", Tag::parse(tag)))
+            .collect();
+        let deal_value = self
+            .deal_value
+            .as_ref()
+            .and_then(|raw| f.check("deal_value", amount(raw, false)));
+        f.finish(|| {
+            Some(Action::Register(Registration {
+                name: name?,
+                phone,
+                email,
+                company,
+                industry,
+                position,
+                source,
+                owner_id,
+                tags,
+                deal_value,
+            }))
+        })
+    }
+}
+
+/// Absent fields stay as they are; `null` clears an optional field.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProfileRequest {
+    name: Option<String>,
+    #[serde(default, with = "events::double_option")]
+    #[schema(value_type = Option<String>)]
+    phone: Option<Option<String>>,
+    #[serde(default, with = "events::double_option")]
+    #[schema(value_type = Option<String>)]
+    email: Option<Option<String>>,
+    #[serde(default, with = "events::double_option")]
+    #[schema(value_type = Option<String>)]
+    company: Option<Option<String>>,
+    #[serde(default, with = "events::double_option")]
+    #[schema(value_type = Option<String>)]
+    industry: Option<Option<String>>,
+    #[serde(default, with = "events::double_option")]
+    #[schema(value_type = Option<String>)]
+    position: Option<Option<String>>,
+    #[serde(default, with = "events::double_option")]
+    #[schema(value_type = Option<String>)]
+    source: Option<Option<String>>,
+    #[schema(value_type = Option<String>, example = "80000")]
+    deal_value: Option<AmountInput>,
+}
+
+impl UpdateProfileRequest {
+    pub(super) fn parse(&self) -> Result<Action, ApiError> {
+        let mut f = Fields::default();
+        let mut update = CustomerProfileUpdated {
+            name: f
+                .optional("name", self.name.as_deref(), CustomerName::parse)
+                .map(Personal::Clear),
+            ..Default::default()
+        };
+        // Some(None) clears; Some(Some(raw)) sets; None leaves the field alone.
+        fn clearable<T>(
+            f: &mut Fields,
+            field: &'static str,
+            raw: &Option<Option<String>>,
+            parse: impl FnOnce(&str) -> Result<T, InvalidValue>,
+        ) -> Option<Option<T>> {
+            match raw {
+                None => None,
+                Some(None) => Some(None),
+                Some(Some(raw)) => f.check(field, parse(raw)).map(Some),
+            }
+        }
+        update.phone = personal(clearable(&mut f, "phone", &self.phone, Phone::parse));
+        update.email = personal(clearable(&mut f, "email", &self.email, Email::parse));
+        update.company = clearable(&mut f, "company", &self.company, |raw| {
+            ShortText::parse_max(raw, "company", COMPANY_MAX)
+        });
+        update.industry = clearable(&mut f, "industry", &self.industry, |raw| {
+            ShortText::parse_max(raw, "industry", SHORT_MAX)
+        });
+        update.position = clearable(&mut f, "position", &self.position, |raw| {
+            ShortText::parse_max(raw, "position", POSITION_MAX)
+        });
+        update.source = clearable(&mut f, "source", &self.source, |raw| {
+            ShortText::parse_max(raw, "source", SHORT_MAX)
+        });
+        update.deal_value = self
+            .deal_value
+            .as_ref()
+            .and_then(|raw| f.check("deal_value", amount(raw, false)));
+        f.finish(|| Some(Action::UpdateProfile(update)))
+    }
+}
+
+/// A clearable personal field, marked clear for the service to seal.
+fn personal<T>(value: Option<Option<T>>) -> Option<Option<Personal<T>>> {
+    value.map(|inner| inner.map(Personal::Clear))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    owner_id: String,
+}
+
+impl AssignRequest {
+    pub(super) fn parse(&self) -> Result<Action, ApiError> {
+        let owner_id =
+            UserId::parse(&self.owner_id).map_err(|e| ApiError::field("owner_id", e.0))?;
+        Ok(Action::Assign { owner_id })
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveStageRequest {
+    /// One of lead, qualified, proposal, negotiation, closed_won, closed_lost.
+    #[schema(example = "proposal")]
+    stage: String,
+    #[schema(value_type = Option<String>)]
+    deal_value: Option<AmountInput>,
+    /// In [0, 1]; defaults to the stage's probability.
+    #[schema(value_type = Option<f64>)]
+    probability: Option<serde_json::Number>,
+    /// Required when reopening a closed deal; at most 500 characters, line
+    /// breaks and tabs allowed.
+    reason: Option<String>,
+}
+
+impl MoveStageRequest {
+    pub(super) fn parse(&self) -> Result<Action, ApiError> {
+        let mut f = Fields::default();
+        let stage = f.check("stage", Stage::from_str(self.stage.trim()));
+        let deal_value = self
+            .deal_value
+            .as_ref()
+            .and_then(|raw| f.check("deal_value", amount(raw, false)));
+        let probability = self
+            .probability
+            .as_ref()
+            .and_then(|raw| f.check("probability", Probability::try_from(raw.clone())));
+        let reason = f.free_text("reason", self.reason.as_deref(), REASON_MAX);
+        f.finish(|| {
+            Some(Action::MoveStage {
+                stage: stage?,
+                deal_value,
+                probability,
+                reason,
+            })
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogActivityRequest {
+    /// visit, call, email or meeting.
+    #[serde(rename = "type")]
+    #[schema(example = "call")]
+    activity_type: String,
+    /// One line, at most 200 characters.
+    subject: Option<String>,
+    /// At most 5000 characters; line breaks and tabs allowed.
+    notes: Option<String>,
+    /// RFC 3339; defaults to now; at most 5 minutes ahead.
+    occurred_at: Option<String>,
+    #[schema(value_type = Option<String>)]
+    value: Option<AmountInput>,
+}
+
+impl LogActivityRequest {
+    pub(super) fn parse(&self) -> Result<Action, ApiError> {
+        let mut f = Fields::default();
+        let activity_type = f.check("type", ActivityType::from_str(self.activity_type.trim()));
+        let subject = f.text("subject", self.subject.as_deref(), SUBJECT_MAX);
+        let notes = f.free_text("notes", self.notes.as_deref(), NOTES_MAX);
+        let occurred_at = f.optional("occurred_at", self.occurred_at.as_deref(), instant);
+        let value = self
+            .value
+            .as_ref()
+            .and_then(|raw| f.check("value", amount(raw, false)));
+        f.finish(|| {
+            Some(Action::LogActivity {
+                activity_type: activity_type?,
+                subject,
+                notes,
+                occurred_at,
+                value,
+            })
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordPurchaseRequest {
+    /// > 0 and ≤ 1,000,000,000,000 yuan.
+    #[schema(value_type = String, example = "1999.00")]
+    amount: AmountInput,
+    category: String,
+    /// RFC 3339; defaults to now; at most 5 minutes ahead.
+    occurred_at: Option<String>,
+    /// A repeated order_ref on the same customer records nothing and answers like the first.
+    order_ref: Option<String>,
+}
+
+impl RecordPurchaseRequest {
+    pub(super) fn parse(&self) -> Result<Action, ApiError> {
+        let mut f = Fields::default();
+        let amount = f.check("amount", amount(&self.amount, true));
+        let category = f.check(
+            "category",
+            ShortText::parse_max(&self.category, "category", SHORT_MAX),
+        );
+        let occurred_at = f.optional("occurred_at", self.occurred_at.as_deref(), instant);
+        let order_ref = f.optional("order_ref", self.order_ref.as_deref(), OrderRef::parse);
+        f.finish(|| {
+            Some(Action::RecordPurchase {
+                amount: amount?,
+                category: category?,
+                occurred_at,
+                order_ref,
+            })
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagRequest {
+    tag: String,
+}
+
+impl TagRequest {
+    /// The tag named in a path, as the body it stands for.
+    pub(super) fn named(tag: String) -> Self {
+        Self { tag }
+    }
+
+    /// Tag the customer.
+    pub(super) fn tag(&self) -> Result<Action, ApiError> {
+        Tag::parse(&self.tag)
+            .map(Action::Tag)
+            .map_err(|e| ApiError::field("tag", e.0))
+    }
+
+    /// Remove the tag from the customer.
+    pub(super) fn untag(&self) -> Result<Action, ApiError> {
+        Tag::parse(&self.tag)
+            .map(Action::Untag)
+            .map_err(|e| ApiError::field("tag", e.0))
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgetRequest {
+    /// Why the personal data is erased (e.g. the customer's PIPL request);
+    /// required; at most 500 characters, line breaks and tabs allowed.
+    reason: Option<String>,
+}
+
+impl ForgetRequest {
+    pub(super) fn parse(&self) -> Result<Action, ApiError> {
+        let reason = self
+            .reason
+            .as_deref()
+            .ok_or_else(|| ApiError::field("reason", "erasing personal data needs a reason"))?;
+        ShortText::parse_free_text_max(reason, "reason", REASON_MAX)
+            .map(|reason| Action::Forget { reason })
+            .map_err(|error| ApiError::field("reason", error.0))
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveParams {
+    /// Why the customer is archived; at most 500 characters, line breaks and
+    /// tabs allowed.
+    reason: Option<String>,
+}
+
+impl ArchiveParams {
+    pub(super) fn parse(&self) -> Result<Action, ApiError> {
+        let mut f = Fields::default();
+        let reason = f.free_text("reason", self.reason.as_deref(), REASON_MAX);
+        f.finish(|| Some(Action::Archive { reason }))
+    }
+}
