@@ -5,7 +5,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::state::Operations;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -170,13 +169,15 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
     response
 }
 
-/// Prometheus/OpenMetrics text: request counts and latencies per route,
-/// projection checkpoints and lag, the Kafka relay's checkpoint and lag.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
-pub async fn render(State(operations): State<Operations>) -> Response {
-    let metrics = &operations.metrics;
-    match projector::runner::status(&operations.pool).await {
+/// The OpenMetrics text of `metrics`, with the gauges read now: projection
+/// checkpoints and lag, dead letters, the relay's checkpoint and lag (when
+/// `relay` is given).
+pub async fn scrape(
+    metrics: &Metrics,
+    pool: &sqlx::PgPool,
+    relay: Option<Result<relay::RelayStatus, sqlx::Error>>,
+) -> Response {
+    match projector::runner::status(pool).await {
         Ok(statuses) => {
             for status in statuses {
                 let labels = ProjectionLabels {
@@ -198,7 +199,7 @@ pub async fn render(State(operations): State<Operations>) -> Response {
         }
         Err(error) => tracing::warn!(%error, "projection status unavailable for /metrics"),
     }
-    match store::dead_letters::counts(&operations.pool).await {
+    match store::dead_letters::counts(pool).await {
         Ok(counts) => {
             // Cleared first, so a consumer whose dead letters were retried drops to nothing.
             metrics.dead_letters.clear();
@@ -212,7 +213,7 @@ pub async fn render(State(operations): State<Operations>) -> Response {
         }
         Err(error) => tracing::warn!(%error, "dead letters unavailable for /metrics"),
     }
-    match operations.relay_status().await {
+    match relay {
         Some(Ok(status)) => {
             let labels = TopicLabels {
                 topic: status.topic.clone(),

@@ -1,8 +1,8 @@
 //! The operations routes and what they read: `/healthz`, `/readyz`,
 //! `/metrics` (Prometheus), and the state they share.
 
-mod health;
 pub mod metrics;
+mod routes;
 mod state;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -14,7 +14,7 @@ pub use state::{Operations, RelayMonitor};
 /// The operations routes (no authentication).
 pub fn router() -> OpenApiRouter<Operations> {
     OpenApiRouter::new()
-        .routes(routes!(health::healthz))
-        .routes(routes!(health::readyz))
-        .routes(routes!(metrics::render))
+        .routes(routes!(routes::healthz))
+        .routes(routes!(routes::readyz))
+        .routes(routes!(routes::render))
 }

@@ -35,6 +35,7 @@
 mod generator;
 mod plan;
 mod stream;
+mod tenant;
 mod values;
 mod writer;
 
@@ -48,7 +49,8 @@ use uuid::Uuid;
 
 use events::personal::MasterKey;
 
-use generator::{Generator, Tenant};
+use generator::Generator;
+use tenant::Tenant;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +147,12 @@ pub async fn run(
         Utc::now(),
         master.clone(),
     );
-    let written = writer::write(pool, generator, progress).await?;
+    let written = writer::write(
+        pool,
+        move |emit: &mut dyn FnMut(writer::Batch) -> bool| generator.generate(emit),
+        progress,
+    )
+    .await?;
     Ok(SeedReport {
         tenants: tenant_ids,
         customers: written.customers,

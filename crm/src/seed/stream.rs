@@ -18,8 +18,8 @@ use events::values::{CustomerName, Money, OrderRef, Probability, Stage, Tag, Use
 use events::CustomerEvent;
 use web::Role;
 
-use super::generator::{Tenant, ADMIN, MANAGERS, REPS};
 use super::plan::Step;
+use super::tenant::{Tenant, ADMIN, MANAGERS, REPS};
 use super::values::{
     activity, company, deal_value, email, person, phone, profile_update, text, timestamp, yuan,
 };

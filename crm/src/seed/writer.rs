@@ -15,8 +15,6 @@ use uuid::Uuid;
 use events::customer::V1;
 use events::CustomerEvent;
 
-use super::generator::Generator;
-
 /// Rows per INSERT. Each statement is its own transaction; a few thousand rows
 /// amortise the round trip and the commit without making one statement's
 /// trigger work (and a failure's rollback) large. Measured on the 2-core
@@ -78,14 +76,14 @@ pub(super) struct Written {
 /// before it stay, complete and valid.
 pub(super) async fn write(
     pool: &PgPool,
-    generator: Generator,
+    generate: impl FnOnce(&mut dyn FnMut(Batch) -> bool) -> anyhow::Result<()> + Send + 'static,
     progress: &ProgressBar,
 ) -> anyhow::Result<Written> {
     let (sender, receiver) = mpsc::channel::<Batch>(BATCHES_AHEAD);
     let generating = tokio::task::spawn_blocking(move || {
         // A closed channel means a writer failed and the run is being
         // abandoned: stop quietly, the writer's error is the one reported.
-        generator.generate(|batch| sender.blocking_send(batch).is_ok())
+        generate(&mut |batch| sender.blocking_send(batch).is_ok())
     });
 
     let receiver = Arc::new(Mutex::new(receiver));

@@ -1,4 +1,4 @@
-//! `/healthz` and `/readyz`.
+//! The operations routes: `/healthz`, `/readyz` and `/metrics`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use super::metrics::scrape;
 use super::state::Operations;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -109,4 +110,17 @@ pub(super) async fn readyz(State(operations): State<Operations>) -> Response {
         relay,
     })
     .into_response()
+}
+
+/// Prometheus/OpenMetrics text: request counts and latencies per route,
+/// projection checkpoints and lag, the Kafka relay's checkpoint and lag.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
+pub(super) async fn render(State(operations): State<Operations>) -> Response {
+    scrape(
+        &operations.metrics,
+        &operations.pool,
+        operations.relay_status().await,
+    )
+    .await
 }
