@@ -13,9 +13,10 @@ use uuid::Uuid;
 
 use events::values::Stage;
 use projector::customers::{rank, stay_index};
+use projector::profile::thresholds::SECONDS_PER_DAY;
 
-/// Microseconds in a day.
-const DAY_MICROS: i64 = 86_400_000_000;
+/// Microseconds in a day (the day of the profile formulas).
+const DAY_MICROS: i64 = SECONDS_PER_DAY * 1_000_000;
 
 /// Sums over the customers in `stage` whose furthest stage has rank
 /// `furthest_rank`: the stage figures and the reach in one.
