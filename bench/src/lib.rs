@@ -1,8 +1,9 @@
 //! Helpers shared by the load generators `loadgen` (`scripts/bench-write`),
 //! `readgen` and `lagprobe` (`scripts/bench-read`, `scripts/bench-kafka`,
 //! BENCHMARKS.md): durations on the command line, the HTTP client, latency
-//! percentiles, progress and JSON output, the commands of the write side, and
-//! a sampler of another process's memory and CPU time from `/proc`.
+//! percentiles, progress and JSON output, the commands of the write side, the
+//! file of customer ids, and a sampler of another process's memory and CPU
+//! time from `/proc`.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Serialize;
+use uuid::Uuid;
 
 /// `5s`, `500ms`, `2m` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -315,6 +317,18 @@ impl DelayedSampler {
 
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
+}
+
+/// The customer ids of a file written by `loadgen setup`, one per line, in
+/// order (blank lines skipped).
+pub fn read_ids(path: &Path) -> anyhow::Result<Vec<Uuid>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the ids from {}", path.display()))?;
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(|line| Uuid::parse_str(line).with_context(|| format!("bad id `{line}`")))
+        .collect()
 }
 
 /// The first `max` characters of `text`.

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::aggregate::{Action, Customer, CustomerCommand, CustomerError};
 use events::CustomerEvent;
-use store::keys::{KeyError, KeyStore};
+use store::data_keys::{DataKeys, KeyError};
 
 /// What a command answers: the stream, its new version and the global position
 /// of its last event (pass it back as `?min_position=` to read your own write).
@@ -79,18 +79,22 @@ impl From<sqlx::Error> for ExecuteError {
 pub struct CommandService {
     pool: PgPool,
     store: PersistedEventStore<PostgresEventRepository, Customer>,
-    keys: KeyStore,
+    data_keys: DataKeys,
 }
 
 impl CommandService {
-    pub fn new(pool: PgPool, keys: KeyStore) -> Self {
+    pub fn new(pool: PgPool, data_keys: DataKeys) -> Self {
         let store =
             PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()));
-        Self { pool, store, keys }
+        Self {
+            pool,
+            store,
+            data_keys,
+        }
     }
 
-    pub fn keys(&self) -> &KeyStore {
-        &self.keys
+    pub fn data_keys(&self) -> &DataKeys {
+        &self.data_keys
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -154,14 +158,14 @@ impl CommandService {
             // Destroy first: if the append then fails, the data is erased anyway
             // and a retry appends the event; the reverse order could leave the
             // key alive behind a CustomerForgotten.
-            self.keys
+            self.data_keys
                 .destroy(customer_id, tenant_id, reason.as_str())
                 .await
                 .map_err(key_error)?;
         }
         if events.iter().any(CustomerEvent::has_personal_data) {
             let key = self
-                .keys
+                .data_keys
                 .get_or_create(customer_id, tenant_id)
                 .await
                 .map_err(key_error)?;

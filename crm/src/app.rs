@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use command::idempotency::IdempotencyStore;
 use command::{CommandApi, CommandService};
 use query::QueryApi;
-use store::keys::KeyStore;
+use store::data_keys::DataKeys;
 
 use crate::ops::{Metrics, Operations, RelayMonitor};
 use web::extract::MAX_BODY_BYTES;
@@ -54,8 +54,8 @@ impl utoipa::Modify for BearerAuth {
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
-    pub keys: JwtKeys,
-    pub data_keys: KeyStore,
+    pub jwt: JwtKeys,
+    pub data_keys: DataKeys,
     pub metrics: Arc<Metrics>,
     /// The relay running in this process, if any (`/readyz`, `/metrics`).
     pub relay: Option<RelayMonitor>,
@@ -64,10 +64,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(pool: PgPool, keys: JwtKeys, data_keys: KeyStore) -> Self {
+    pub fn new(pool: PgPool, jwt: JwtKeys, data_keys: DataKeys) -> Self {
         Self {
             pool,
-            keys,
+            jwt,
             data_keys,
             metrics: Arc::new(Metrics::default()),
             relay: None,
@@ -84,13 +84,13 @@ pub fn router(state: AppState) -> Router {
             state.data_keys.clone(),
         )),
         idempotency: IdempotencyStore::new(state.pool.clone()),
-        keys: state.keys.clone(),
+        jwt: state.jwt.clone(),
     };
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(command::router().with_state(commands))
         .merge(query::router(QueryApi {
             pool: state.pool.clone(),
-            keys: state.keys.clone(),
+            jwt: state.jwt.clone(),
             data_keys: state.data_keys.clone(),
             cache: state.cache,
         }))

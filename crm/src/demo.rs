@@ -13,9 +13,9 @@ use uuid::Uuid;
 use command::aggregate::{Action, Actor, CustomerCommand, Registration};
 use command::{CommandService, RequestContext};
 use events::values::{
-    ActivityType, CustomerName, Email, Money, Phone, ShortText, Stage, Tag, UserId,
+    ActivityType, CustomerName, Email, Money, Phone, Stage, Tag, TextField, UserId,
 };
-use store::keys::KeyStore;
+use store::data_keys::DataKeys;
 use web::Role;
 
 use crate::vocabulary::{
@@ -36,7 +36,7 @@ const CATEGORIES_USED: usize = 4;
 const REPS: &[&str] = &["rep-zhang", "rep-li", "rep-wang"];
 
 /// Creates the demo tenant unless it already has customers; returns its id.
-pub async fn seed(pool: &PgPool, data_keys: &KeyStore) -> anyhow::Result<Uuid> {
+pub async fn seed(pool: &PgPool, data_keys: &DataKeys) -> anyhow::Result<Uuid> {
     let existing: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE tenant_id = $1)")
             .bind(DEMO_TENANT)
@@ -82,10 +82,10 @@ pub async fn seed(pool: &PgPool, data_keys: &KeyStore) -> anyhow::Result<Uuid> {
                 rng.gen_range(0..1_000_000_000u64)
             ))?),
             email: Some(Email::parse(&format!("customer{index}@example.cn"))?),
-            company: Some(ShortText::parse(company)?),
-            industry: Some(ShortText::parse(industry)?),
-            position: Some(ShortText::parse(pick(&mut rng, DEMO_POSITIONS))?),
-            source: Some(ShortText::parse(pick(&mut rng, DEMO_SOURCES))?),
+            company: Some(TextField::COMPANY.parse(company)?),
+            industry: Some(TextField::INDUSTRY.parse(industry)?),
+            position: Some(TextField::POSITION.parse(pick(&mut rng, DEMO_POSITIONS))?),
+            source: Some(TextField::SOURCE.parse(pick(&mut rng, DEMO_SOURCES))?),
             owner_id: Some(UserId::parse(REPS[index % REPS.len()])?),
             tags,
             deal_value: Some(Money::non_negative(deal)?),
@@ -123,7 +123,7 @@ pub async fn seed(pool: &PgPool, data_keys: &KeyStore) -> anyhow::Result<Uuid> {
                         stage: Stage::ClosedLost,
                         deal_value: None,
                         probability: None,
-                        reason: Some(ShortText::parse(LOST_REASONS[0])?),
+                        reason: Some(TextField::REASON.parse(LOST_REASONS[0])?),
                     }),
                     &request,
                 )
@@ -141,7 +141,7 @@ pub async fn seed(pool: &PgPool, data_keys: &KeyStore) -> anyhow::Result<Uuid> {
                     id,
                     run(Action::LogActivity {
                         activity_type: kind,
-                        subject: Some(ShortText::parse(pick(&mut rng, DEMO_SUBJECTS))?),
+                        subject: Some(TextField::SUBJECT.parse(pick(&mut rng, DEMO_SUBJECTS))?),
                         notes: None,
                         occurred_at: Some(now - Duration::days(rng.gen_range(0..200))),
                         value: None,
@@ -160,9 +160,8 @@ pub async fn seed(pool: &PgPool, data_keys: &KeyStore) -> anyhow::Result<Uuid> {
                                 "{}.00",
                                 rng.gen_range(500..20_000)
                             ))?)?,
-                            category: ShortText::parse(
-                                pick(&mut rng, &CATEGORIES[..CATEGORIES_USED]).0,
-                            )?,
+                            category: TextField::CATEGORY
+                                .parse(pick(&mut rng, &CATEGORIES[..CATEGORIES_USED]).0)?,
                             occurred_at: Some(now - Duration::days(rng.gen_range(0..400))),
                             order_ref: Some(events::values::OrderRef::parse(&format!(
                                 "DEMO-{index}-{order}"

@@ -88,7 +88,7 @@ async fn a_tenants_answers_are_dropped_when_its_read_models_change(pool: PgPool)
     assert_eq!(funnel.body["totals"]["count"], 1);
 
     // Another tenant's change leaves this tenant's answers alone.
-    let other_boss = app.keys.issue(
+    let other_boss = app.jwt.issue(
         Uuid::new_v4(),
         "boss",
         Role::Manager,
@@ -216,7 +216,7 @@ async fn a_rebuild_drops_every_answer(pool: PgPool) {
     until_hit(&app, &detail, &boss).await;
     projector::runner::rebuild(
         &pool,
-        &common::test_keys(&pool),
+        &common::test_data_keys(&pool),
         &projector::Projection::ALL,
         |_, _| {},
     )
@@ -310,7 +310,7 @@ async fn a_kept_record_is_shown_only_to_callers_who_may_see_it(pool: PgPool) {
     assert_eq!(outcome(&owner), Some("record"));
     assert_eq!(owner.body["name"], "乙客户");
     // Another tenant's manager never reaches it.
-    let stranger = app.keys.issue(
+    let stranger = app.jwt.issue(
         Uuid::new_v4(),
         "boss",
         Role::Manager,

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use common::broker::{read_topic, Broker, Received};
-use common::{dump, test_keys, TestApp};
+use common::{dump, test_data_keys, TestApp};
 use crm::ops::RelayMonitor;
 use projector::kafka::KafkaSource;
 use projector::runner::{rebuild, Projection};
@@ -374,7 +374,7 @@ async fn read_models_fed_from_kafka_equal_those_fed_from_postgres_even_after_a_k
         resume: projector::kafka::Resume::Beginning,
         ..KafkaSource::new(broker.address(), DEFAULT_TOPIC)
     };
-    let keys = test_keys(&pool);
+    let keys = test_data_keys(&pool);
     // Killed mid-way: the task is dropped wherever it is, an open batch
     // transaction included.
     let (_stop, stopped) = watch::channel(false);

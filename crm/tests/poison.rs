@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use common::{dump, project, test_keys, RunningProjector, TestApp, LEGACY_NOTES, LEGACY_SUBJECT};
+use common::{
+    dump, project, test_data_keys, RunningProjector, TestApp, LEGACY_NOTES, LEGACY_SUBJECT,
+};
 use projector::runner::{rebuild, retry, Projection};
 use store::dead_letters::{self, RETRY_BUDGET};
 
@@ -100,7 +102,7 @@ async fn text_postgresql_cannot_store_reads_as_the_replacement_character_everywh
     .expect(StatusCode::OK);
 
     let live = dump(&pool).await;
-    rebuild(&pool, &test_keys(&pool), &Projection::ALL, |_, _| {})
+    rebuild(&pool, &test_data_keys(&pool), &Projection::ALL, |_, _| {})
         .await
         .expect("rebuild");
     assert_eq!(
@@ -221,7 +223,7 @@ async fn a_poison_event_is_retried_then_dead_lettered_while_other_tenants_keep_u
     projector.stop().await;
 
     // After the fix, `crm projector retry` applies it, in its place.
-    let keys = test_keys(&pool);
+    let keys = test_data_keys(&pool);
     let still = retry(&pool, &keys, Projection::Timeline, None)
         .await
         .expect("retry");
@@ -305,12 +307,12 @@ async fn an_event_that_does_not_decode_is_dead_lettered_at_once_and_passed(pool:
             Some(&*customer.to_string())
         );
     }
-    let retried = retry(&pool, &test_keys(&pool), Projection::Customers, None)
+    let retried = retry(&pool, &test_data_keys(&pool), Projection::Customers, None)
         .await
         .expect("retry");
     assert_eq!(retried.failing.len(), 1, "still unknown to this build");
     // A rebuild passes it too, and keeps it dead-lettered.
-    rebuild(&pool, &test_keys(&pool), &Projection::ALL, |_, _| {})
+    rebuild(&pool, &test_data_keys(&pool), &Projection::ALL, |_, _| {})
         .await
         .expect("rebuild");
     assert_eq!(dead_letter_positions(&pool, "timeline").await, [unknown]);
@@ -440,7 +442,7 @@ async fn random_text_accepted_by_the_routes_always_projects(pool: PgPool) {
         .expect("list")
         .is_empty());
     let live = dump(&pool).await;
-    rebuild(&pool, &test_keys(&pool), &Projection::ALL, |_, _| {})
+    rebuild(&pool, &test_data_keys(&pool), &Projection::ALL, |_, _| {})
         .await
         .expect("rebuild");
     assert_eq!(dump(&pool).await, live);

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use command::aggregate::{Action, Actor, CustomerCommand, Registration};
 use command::{CommandService, RequestContext};
-use common::{project, project_once, test_keys, RunningProjector, TestApp};
+use common::{project, project_once, test_data_keys, RunningProjector, TestApp};
 use events::values::{CustomerName, Money, ShortText, Stage, UserId};
 use projector::profile::{self, Lifecycle};
 use projector::runner::{rebuild, rebuild_in_batches, Projection};
@@ -151,7 +151,7 @@ async fn replaying_and_rebuilding_give_identical_read_models(pool: PgPool) {
         &Projection::ALL,
     ];
     for projections in each_then_all {
-        rebuild(&pool, &test_keys(&pool), projections, |_, _| {})
+        rebuild(&pool, &test_data_keys(&pool), projections, |_, _| {})
             .await
             .expect("rebuild");
     }
@@ -162,9 +162,15 @@ async fn replaying_and_rebuilding_give_identical_read_models(pool: PgPool) {
     );
     // Reads of three events: every stream runs across reads and is held
     // back until it is whole, and the writers load batches concurrently.
-    rebuild_in_batches(&pool, &test_keys(&pool), &Projection::ALL, 3, |_, _| {})
-        .await
-        .expect("rebuild in small batches");
+    rebuild_in_batches(
+        &pool,
+        &test_data_keys(&pool),
+        &Projection::ALL,
+        3,
+        |_, _| {},
+    )
+    .await
+    .expect("rebuild in small batches");
     assert_eq!(
         common::dump(&pool).await,
         incremental,
@@ -203,7 +209,7 @@ async fn projections_at_different_checkpoints_catch_up_together_without_doubling
     // Customers runs ahead: a rebuild of it alone, while the timeline has read nothing.
     rebuild(
         &pool,
-        &test_keys(&pool),
+        &test_data_keys(&pool),
         &[Projection::Customers],
         |_, _| {},
     )
@@ -226,7 +232,7 @@ async fn projections_at_different_checkpoints_catch_up_together_without_doubling
         "each event applied once to each projection"
     );
     let together = common::dump(&pool).await;
-    rebuild(&pool, &test_keys(&pool), &Projection::ALL, |_, _| {})
+    rebuild(&pool, &test_data_keys(&pool), &Projection::ALL, |_, _| {})
         .await
         .expect("rebuild all");
     assert_eq!(common::dump(&pool).await, together);
@@ -451,7 +457,7 @@ impl Scenario {
 async fn the_funnel_matches_a_hand_computed_scenario(pool: PgPool) {
     let app = TestApp::new(pool.clone());
     let s = Scenario {
-        service: CommandService::new(pool.clone(), test_keys(&pool)),
+        service: CommandService::new(pool.clone(), test_data_keys(&pool)),
         tenant: app.tenant,
         t0: Utc::now() - Duration::days(30),
     };
@@ -590,7 +596,7 @@ async fn segments_and_lifecycle_filters_follow_time(pool: PgPool) {
     let app = TestApp::new(pool.clone());
     let now = Utc::now();
     let s = Scenario {
-        service: CommandService::new(pool.clone(), test_keys(&pool)),
+        service: CommandService::new(pool.clone(), test_data_keys(&pool)),
         tenant: app.tenant,
         t0: now,
     };

@@ -20,7 +20,7 @@ use events::personal::{DataKey, MasterKey, Personal};
 use events::values::{ActivityType, Money, ShortText, Stage, UserId};
 use events::CustomerEvent;
 use store::chain::{load_stream, verify_stream, ChainedEvent};
-use store::keys::KeyStore;
+use store::data_keys::DataKeys;
 use web::Role;
 
 fn master_key() -> MasterKey {
@@ -42,7 +42,7 @@ async fn seed_store(pool: &PgPool, options: &SeedOptions, master: &MasterKey) ->
 }
 
 /// Every customer's data key, through the service's key store.
-async fn data_keys(keys: &KeyStore, customers: &[Uuid]) -> HashMap<Uuid, DataKey> {
+async fn data_keys(keys: &DataKeys, customers: &[Uuid]) -> HashMap<Uuid, DataKey> {
     keys.load(customers)
         .await
         .expect("keys load and unwrap")
@@ -190,7 +190,7 @@ async fn seeded_store_is_sized_as_asked_chained_and_loadable(pool: PgPool) {
 
     // One data key per customer, of the customer's tenant, which the
     // service's key store unwraps with the master key.
-    let keys = KeyStore::new(pool.clone(), master);
+    let keys = DataKeys::new(pool.clone(), master);
     let key_tenants: Vec<(Uuid, Uuid)> =
         sqlx::query_as("SELECT customer_id, tenant_id FROM customer_keys")
             .fetch_all(&pool)
@@ -586,7 +586,7 @@ async fn seeded_histories_are_what_the_real_rules_decide(pool: PgPool) {
     let master = master_key();
     let report = seed_store(&pool, &options, &master).await;
     assert_eq!(report.customers, 80);
-    let keys = KeyStore::new(pool.clone(), master);
+    let keys = DataKeys::new(pool.clone(), master);
     let service = CommandService::new(pool.clone(), keys.clone());
     for (id, tenant) in streams(&pool).await {
         let original = load_stream(&pool, "Customer", &id).await.expect("stream");

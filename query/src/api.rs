@@ -2,7 +2,7 @@
 
 use axum::extract::FromRef;
 use sqlx::PgPool;
-use store::keys::KeyStore;
+use store::data_keys::DataKeys;
 use web::JwtKeys;
 
 use crate::cache::ReadCache;
@@ -11,9 +11,9 @@ use crate::cache::ReadCache;
 #[derive(Clone)]
 pub struct QueryApi {
     pub pool: PgPool,
-    pub keys: JwtKeys,
+    pub jwt: JwtKeys,
     /// Customers' data keys, to show auditors personal fields (or that they were erased).
-    pub data_keys: KeyStore,
+    pub data_keys: DataKeys,
     /// Answers of the mini-program's routes (list, detail, timeline, profile,
     /// funnel, segments); audit and stream answers are never kept.
     pub cache: ReadCache,
@@ -21,7 +21,7 @@ pub struct QueryApi {
 
 impl FromRef<QueryApi> for JwtKeys {
     fn from_ref(api: &QueryApi) -> JwtKeys {
-        api.keys.clone()
+        api.jwt.clone()
     }
 }
 

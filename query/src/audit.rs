@@ -16,7 +16,7 @@ use events::personal::DataKey;
 use projector::customers::{self, CustomerRow};
 use projector::profile::{self, Profile};
 use store::chain::{self, ChainedEvent};
-use store::keys::KeyStore;
+use store::data_keys::DataKeys;
 use store::source::{self, EventRow, StoredEvent};
 use web::extract::{Path, Query};
 use web::openapi::{AuditorsOnly, NotInTenant, QueryProblems, Unauthorized};
@@ -460,7 +460,7 @@ pub async fn verify_tenant(
 /// Writes a tenant's events (or one customer's) as NDJSON, in position order.
 pub async fn export(
     pool: &PgPool,
-    data_keys: &KeyStore,
+    data_keys: &DataKeys,
     tenant_id: Uuid,
     customer_id: Option<Uuid>,
     out: &mut (impl std::io::Write + Send),

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use events::envelope::{CloudEvent, PersonalFields};
-use store::keys::KeyStore;
+use store::data_keys::DataKeys;
 use store::source::{EventRow, EVENT_COLUMNS};
 use web::extract::Query;
 use web::openapi::Unauthorized;
@@ -32,7 +32,7 @@ pub enum StreamError {
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
-    Keys(#[from] store::keys::KeyError),
+    Keys(#[from] store::data_keys::KeyError),
     /// A stored payload that is not JSON: answered as a 500, never as `null`.
     #[error("event at position {position} cannot be read: {reason}")]
     Undecodable { position: i64, reason: String },
@@ -44,7 +44,7 @@ pub enum StreamError {
 /// skipped. Passing back the last event's `position` continues the stream.
 pub async fn read(
     pool: &PgPool,
-    data_keys: &KeyStore,
+    data_keys: &DataKeys,
     tenant_id: Uuid,
     after: i64,
     limit: i64,

@@ -5,7 +5,7 @@
 //! - [`source`]: reading the log in commit-safe order, checkpoints, the
 //!   stored event rows and the rows that do not decode;
 //! - [`chain`]: the per-stream SHA-256 hash chain, recomputed in Rust;
-//! - [`keys`]: customers' data keys, wrapped by the master key;
+//! - [`data_keys`]: customers' data keys, wrapped by the master key;
 //! - [`dead_letters`]: the poison-event policy of every reader of the log.
 //!
 //! Every aggregate type appends to the one `events` table; readers select
@@ -14,8 +14,8 @@
 #![forbid(unsafe_code)]
 
 pub mod chain;
+pub mod data_keys;
 pub mod dead_letters;
-pub mod keys;
 pub mod source;
 
 pub use source::Checkpoint;

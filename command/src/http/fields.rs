@@ -4,16 +4,9 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::Value;
 
-use events::values::{InvalidValue, Money, ShortText};
+use events::values::{InvalidValue, Money, ShortText, TextField};
 use web::problem::FieldErrors;
 use web::ApiError;
-
-pub(super) const COMPANY_MAX: usize = 200;
-pub(super) const SHORT_MAX: usize = 50;
-pub(super) const POSITION_MAX: usize = 100;
-pub(super) const SUBJECT_MAX: usize = 200;
-pub(super) const NOTES_MAX: usize = 5000;
-pub(super) const REASON_MAX: usize = 500;
 
 /// Collects field errors so a client learns every problem at once.
 #[derive(Default)]
@@ -44,26 +37,9 @@ impl Fields {
         raw.and_then(|raw| self.check(field, parse(raw)))
     }
 
-    /// One line (subject, company, category...).
-    pub(super) fn text(
-        &mut self,
-        field: &'static str,
-        raw: Option<&str>,
-        max: usize,
-    ) -> Option<ShortText> {
-        self.optional(field, raw, |raw| ShortText::parse_max(raw, field, max))
-    }
-
-    /// Multi-line free text (notes, reasons): line breaks and tabs allowed.
-    pub(super) fn free_text(
-        &mut self,
-        field: &'static str,
-        raw: Option<&str>,
-        max: usize,
-    ) -> Option<ShortText> {
-        self.optional(field, raw, |raw| {
-            ShortText::parse_free_text_max(raw, field, max)
-        })
+    /// A bounded text field (company, subject, notes...), if present.
+    pub(super) fn text(&mut self, field: TextField, raw: Option<&str>) -> Option<ShortText> {
+        self.optional(field.name(), raw, |raw| field.parse(raw))
     }
 
     pub(super) fn finish<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, ApiError> {

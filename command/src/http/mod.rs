@@ -42,12 +42,12 @@ pub use requests::{
 pub struct CommandApi {
     pub service: Arc<CommandService>,
     pub idempotency: IdempotencyStore,
-    pub keys: JwtKeys,
+    pub jwt: JwtKeys,
 }
 
 impl FromRef<CommandApi> for JwtKeys {
     fn from_ref(api: &CommandApi) -> JwtKeys {
-        api.keys.clone()
+        api.jwt.clone()
     }
 }
 

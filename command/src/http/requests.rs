@@ -10,15 +10,12 @@ use utoipa::{IntoParams, ToSchema};
 use events::customer::CustomerProfileUpdated;
 use events::personal::Personal;
 use events::values::{
-    ActivityType, CustomerName, Email, InvalidValue, OrderRef, Phone, Probability, ShortText,
-    Stage, Tag, UserId,
+    ActivityType, CustomerName, Email, InvalidValue, OrderRef, Phone, Probability, Stage, Tag,
+    TextField, UserId,
 };
 use web::ApiError;
 
-use super::fields::{
-    amount, instant, Fields, COMPANY_MAX, NOTES_MAX, POSITION_MAX, REASON_MAX, SHORT_MAX,
-    SUBJECT_MAX,
-};
+use super::fields::{amount, instant, Fields};
 use crate::aggregate::{Action, Registration};
 
 /// A decimal amount in yuan, as a string (`"1234.50"`) or a JSON number.
@@ -51,10 +48,10 @@ impl RegisterCustomerRequest {
         let name = f.check("name", CustomerName::parse(&self.name));
         let phone = f.optional("phone", self.phone.as_deref(), Phone::parse);
         let email = f.optional("email", self.email.as_deref(), Email::parse);
-        let company = f.text("company", self.company.as_deref(), COMPANY_MAX);
-        let industry = f.text("industry", self.industry.as_deref(), SHORT_MAX);
-        let position = f.text("position", self.position.as_deref(), POSITION_MAX);
-        let source = f.text("source", self.source.as_deref(), SHORT_MAX);
+        let company = f.text(TextField::COMPANY, self.company.as_deref());
+        let industry = f.text(TextField::INDUSTRY, self.industry.as_deref());
+        let position = f.text(TextField::POSITION, self.position.as_deref());
+        let source = f.text(TextField::SOURCE, self.source.as_deref());
         let owner_id = f.optional("owner_id", self.owner_id.as_deref(), UserId::parse);
         let tags: Vec<Tag> = self
             .tags
@@ -135,16 +132,16 @@ impl UpdateProfileRequest {
         update.phone = personal(clearable(&mut f, "phone", &self.phone, Phone::parse));
         update.email = personal(clearable(&mut f, "email", &self.email, Email::parse));
         update.company = clearable(&mut f, "company", &self.company, |raw| {
-            ShortText::parse_max(raw, "company", COMPANY_MAX)
+            TextField::COMPANY.parse(raw)
         });
         update.industry = clearable(&mut f, "industry", &self.industry, |raw| {
-            ShortText::parse_max(raw, "industry", SHORT_MAX)
+            TextField::INDUSTRY.parse(raw)
         });
         update.position = clearable(&mut f, "position", &self.position, |raw| {
-            ShortText::parse_max(raw, "position", POSITION_MAX)
+            TextField::POSITION.parse(raw)
         });
         update.source = clearable(&mut f, "source", &self.source, |raw| {
-            ShortText::parse_max(raw, "source", SHORT_MAX)
+            TextField::SOURCE.parse(raw)
         });
         update.deal_value = self
             .deal_value
@@ -201,7 +198,7 @@ impl MoveStageRequest {
             .probability
             .as_ref()
             .and_then(|raw| f.check("probability", Probability::try_from(raw.clone())));
-        let reason = f.free_text("reason", self.reason.as_deref(), REASON_MAX);
+        let reason = f.text(TextField::REASON, self.reason.as_deref());
         f.finish(|| {
             Some(Action::MoveStage {
                 stage: stage?,
@@ -234,8 +231,8 @@ impl LogActivityRequest {
     pub(super) fn parse(&self) -> Result<Action, ApiError> {
         let mut f = Fields::default();
         let activity_type = f.check("type", ActivityType::from_str(self.activity_type.trim()));
-        let subject = f.text("subject", self.subject.as_deref(), SUBJECT_MAX);
-        let notes = f.free_text("notes", self.notes.as_deref(), NOTES_MAX);
+        let subject = f.text(TextField::SUBJECT, self.subject.as_deref());
+        let notes = f.text(TextField::NOTES, self.notes.as_deref());
         let occurred_at = f.optional("occurred_at", self.occurred_at.as_deref(), instant);
         let value = self
             .value
@@ -270,10 +267,7 @@ impl RecordPurchaseRequest {
     pub(super) fn parse(&self) -> Result<Action, ApiError> {
         let mut f = Fields::default();
         let amount = f.check("amount", amount(&self.amount, true));
-        let category = f.check(
-            "category",
-            ShortText::parse_max(&self.category, "category", SHORT_MAX),
-        );
+        let category = f.check("category", TextField::CATEGORY.parse(&self.category));
         let occurred_at = f.optional("occurred_at", self.occurred_at.as_deref(), instant);
         let order_ref = f.optional("order_ref", self.order_ref.as_deref(), OrderRef::parse);
         f.finish(|| {
@@ -328,7 +322,8 @@ impl ForgetRequest {
             .reason
             .as_deref()
             .ok_or_else(|| ApiError::field("reason", "erasing personal data needs a reason"))?;
-        ShortText::parse_free_text_max(reason, "reason", REASON_MAX)
+        TextField::REASON
+            .parse(reason)
             .map(|reason| Action::Forget { reason })
             .map_err(|error| ApiError::field("reason", error.0))
     }
@@ -345,7 +340,7 @@ pub struct ArchiveParams {
 impl ArchiveParams {
     pub(super) fn parse(&self) -> Result<Action, ApiError> {
         let mut f = Fields::default();
-        let reason = f.free_text("reason", self.reason.as_deref(), REASON_MAX);
+        let reason = f.text(TextField::REASON, self.reason.as_deref());
         f.finish(|| Some(Action::Archive { reason }))
     }
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use command::aggregate::{Action, Actor, Customer, CustomerCommand, Registration, MAX_TAGS};
 use events::personal::{DataKey, MasterKey};
-use events::values::{CustomerName, Money, OrderRef, Probability, Stage, Tag, UserId};
+use events::values::{CustomerName, Money, OrderRef, Probability, Stage, Tag, TextField, UserId};
 use events::CustomerEvent;
 use web::Role;
 
@@ -76,16 +76,22 @@ impl<'a> Stream<'a> {
                 .gen_bool(0.8)
                 .then(|| email(rng, &person, company.as_ref()))
                 .transpose()?,
-            company: company.as_ref().map(|c| text(&c.name)).transpose()?,
-            industry: company.as_ref().map(|c| text(c.industry)).transpose()?,
+            company: company
+                .as_ref()
+                .map(|c| text(TextField::COMPANY, &c.name))
+                .transpose()?,
+            industry: company
+                .as_ref()
+                .map(|c| text(TextField::INDUSTRY, c.industry))
+                .transpose()?,
             position: company
                 .as_ref()
                 .filter(|_| rng.gen_bool(0.85))
-                .map(|_| text(pick(rng, POSITIONS)))
+                .map(|_| text(TextField::POSITION, pick(rng, POSITIONS)))
                 .transpose()?,
             source: rng
                 .gen_bool(0.9)
-                .then(|| text(pick(rng, SOURCES)))
+                .then(|| text(TextField::SOURCE, pick(rng, SOURCES)))
                 .transpose()?,
             owner_id: Some(UserId::parse(owner)?),
             tags: tags
@@ -225,7 +231,9 @@ impl<'a> Stream<'a> {
             stage: to,
             deal_value,
             probability,
-            reason: reason.map(text).transpose()?,
+            reason: reason
+                .map(|reason| text(TextField::REASON, reason))
+                .transpose()?,
         })
     }
 
@@ -246,7 +254,7 @@ impl<'a> Stream<'a> {
             .transpose()?;
         Ok(Action::RecordPurchase {
             amount: Money::positive(yuan(rng, low, high))?,
-            category: text(category)?,
+            category: text(TextField::CATEGORY, category)?,
             occurred_at: Some(at),
             order_ref,
         })

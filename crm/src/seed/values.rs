@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use command::aggregate::Action;
 use events::customer::CustomerProfileUpdated;
 use events::personal::Personal;
-use events::values::{ActivityType, Email, Money, Phone, ShortText};
+use events::values::{ActivityType, Email, Money, Phone, ShortText, TextField};
 
 use crate::vocabulary::{
     pick, CALL_SUBJECTS, CITIES, COMPANY_PREFIXES, COMPANY_SUFFIXES, EMAIL_SUBJECTS, FREE_MAIL,
@@ -17,8 +17,9 @@ use crate::vocabulary::{
     VISIT_SUBJECTS,
 };
 
-pub(super) fn text(value: &str) -> anyhow::Result<ShortText> {
-    Ok(ShortText::parse(value)?)
+/// A value of `field`, held to the bounds a client's input is held to.
+pub(super) fn text(field: TextField, value: &str) -> anyhow::Result<ShortText> {
+    Ok(field.parse(value)?)
 }
 
 pub(super) fn timestamp(at: DateTime<Utc>) -> String {
@@ -140,11 +141,11 @@ pub(super) fn activity(rng: &mut StdRng, at: DateTime<Utc>) -> anyhow::Result<Ac
         activity_type,
         subject: rng
             .gen_bool(0.95)
-            .then(|| text(pick(rng, subjects)))
+            .then(|| text(TextField::SUBJECT, pick(rng, subjects)))
             .transpose()?,
         notes: rng
             .gen_bool(0.4)
-            .then(|| text(pick(rng, NOTES)))
+            .then(|| text(TextField::NOTES, pick(rng, NOTES)))
             .transpose()?,
         occurred_at: Some(at),
         value: (valued && rng.gen_bool(0.15))
@@ -170,18 +171,18 @@ pub(super) fn profile_update(rng: &mut StdRng) -> anyhow::Result<Action> {
             });
         }
         if rng.gen_bool(0.3) {
-            update.position = Some(Some(text(pick(rng, POSITIONS))?));
+            update.position = Some(Some(text(TextField::POSITION, pick(rng, POSITIONS))?));
         }
         if rng.gen_bool(0.3) {
             update.deal_value = Some(deal_value(rng)?);
         }
         if rng.gen_bool(0.1) {
-            update.source = Some(Some(text(pick(rng, SOURCES))?));
+            update.source = Some(Some(text(TextField::SOURCE, pick(rng, SOURCES))?));
         }
         if rng.gen_bool(0.05) {
             let company = company(rng);
-            update.company = Some(Some(text(&company.name)?));
-            update.industry = Some(Some(text(company.industry)?));
+            update.company = Some(Some(text(TextField::COMPANY, &company.name)?));
+            update.industry = Some(Some(text(TextField::INDUSTRY, company.industry)?));
         }
     }
     Ok(Action::UpdateProfile(update))

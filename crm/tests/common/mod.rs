@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crm::app::{router, AppState};
 use events::personal::MasterKey;
 use projector::runner::{catch_up, has_applied, Projection};
-use store::keys::KeyStore;
+use store::data_keys::DataKeys;
 use web::{JwtKeys, Role};
 
 /// Text of an activity logged by [`legacy_activity`] in [`varied_history`].
@@ -30,8 +30,8 @@ pub const MASTER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718
 
 pub struct TestApp {
     pub router: Router,
-    pub keys: JwtKeys,
-    pub data_keys: KeyStore,
+    pub jwt: JwtKeys,
+    pub data_keys: DataKeys,
     pub pool: PgPool,
     pub tenant: Uuid,
 }
@@ -84,12 +84,12 @@ impl Reply {
 
 impl TestApp {
     pub fn new(pool: PgPool) -> Self {
-        let keys = JwtKeys::from_secret(SECRET).expect("keys");
-        let data_keys = test_keys(&pool);
-        let router = router(AppState::new(pool.clone(), keys.clone(), data_keys.clone()));
+        let jwt = JwtKeys::from_secret(SECRET).expect("JWT keys");
+        let data_keys = test_data_keys(&pool);
+        let router = router(AppState::new(pool.clone(), jwt.clone(), data_keys.clone()));
         Self {
             router,
-            keys,
+            jwt,
             data_keys,
             pool,
             tenant: Uuid::new_v4(),
@@ -99,7 +99,7 @@ impl TestApp {
     /// An app whose `/readyz` and `/metrics` report `relay`.
     pub fn with_relay(pool: PgPool, relay: crm::ops::RelayMonitor) -> Self {
         let mut app = Self::new(pool.clone());
-        let mut state = AppState::new(pool, app.keys.clone(), app.data_keys.clone());
+        let mut state = AppState::new(pool, app.jwt.clone(), app.data_keys.clone());
         state.relay = Some(relay);
         app.router = router(state);
         app
@@ -114,7 +114,7 @@ impl TestApp {
         record_ttl: Duration,
     ) -> (Self, tokio::sync::watch::Sender<bool>) {
         let mut app = Self::new(pool.clone());
-        let mut state = AppState::new(pool.clone(), app.keys.clone(), app.data_keys.clone());
+        let mut state = AppState::new(pool.clone(), app.jwt.clone(), app.data_keys.clone());
         state.cache = query::ReadCache::new(query::CacheSettings {
             time_to_live: ttl,
             record_time_to_live: record_ttl,
@@ -127,7 +127,7 @@ impl TestApp {
     }
 
     pub fn token(&self, role: Role, user: &str) -> String {
-        self.keys
+        self.jwt
             .issue(self.tenant, user, role, Duration::from_secs(600))
     }
 
@@ -325,8 +325,8 @@ pub async fn dump(pool: &PgPool) -> Value {
 }
 
 /// The data keys every test app uses.
-pub fn test_keys(pool: &PgPool) -> KeyStore {
-    KeyStore::new(
+pub fn test_data_keys(pool: &PgPool) -> DataKeys {
+    DataKeys::new(
         pool.clone(),
         MasterKey::from_hex(MASTER_KEY).expect("master key"),
     )
@@ -334,7 +334,7 @@ pub fn test_keys(pool: &PgPool) -> KeyStore {
 
 /// One pass of every projection over what is committed-and-safe now.
 pub async fn project_once(pool: &PgPool) {
-    catch_up(pool, &test_keys(pool), &Projection::ALL)
+    catch_up(pool, &test_data_keys(pool), &Projection::ALL)
         .await
         .expect("projection");
 }
@@ -414,7 +414,7 @@ impl RunningProjector {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let runner = tokio::spawn(projector::runner::run(
             pool.clone(),
-            test_keys(pool),
+            test_data_keys(pool),
             Projection::ALL.to_vec(),
             stopped,
         ));

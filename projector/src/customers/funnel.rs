@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::CustomerRow;
+use super::row::CustomerRow;
 
 pub const TABLE: &str = "rm_funnel_totals";
 

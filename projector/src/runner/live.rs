@@ -8,8 +8,8 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::copy::Rows;
+use store::data_keys::DataKeys;
 use store::dead_letters::{self, Retries};
-use store::keys::KeyStore;
 use store::source;
 
 use super::checkpoint::*;
@@ -42,7 +42,7 @@ pub struct Stepped {
 /// decode are dead-lettered at once.
 pub async fn step(
     pool: &PgPool,
-    keys: &KeyStore,
+    keys: &DataKeys,
     projections: &[Projection],
     limit: i64,
     retries: &mut Retries,
@@ -58,7 +58,7 @@ pub async fn step(
 
 async fn step_with(
     pool: &PgPool,
-    keys: &KeyStore,
+    keys: &DataKeys,
     projections: &[Projection],
     limit: i64,
     retries: &mut Retries,
@@ -120,7 +120,7 @@ async fn step_with(
 /// or one of them stopped before an event to try again.
 async fn drain(
     pool: &PgPool,
-    keys: &KeyStore,
+    keys: &DataKeys,
     projections: &[Projection],
     retries: &mut Retries,
 ) -> Result<Stepped, ProjectorError> {
@@ -140,7 +140,7 @@ async fn drain(
 /// Returns how many rows of the log it read.
 pub async fn catch_up(
     pool: &PgPool,
-    keys: &KeyStore,
+    keys: &DataKeys,
     projections: &[Projection],
 ) -> Result<usize, ProjectorError> {
     let mut retries = Retries::default();
@@ -158,7 +158,7 @@ pub async fn catch_up(
 /// Keeps `projections` up to date until `shutdown` turns true.
 pub async fn run(
     pool: PgPool,
-    keys: KeyStore,
+    keys: DataKeys,
     projections: Vec<Projection>,
     mut shutdown: watch::Receiver<bool>,
 ) {

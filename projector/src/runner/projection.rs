@@ -7,8 +7,8 @@ use sqlx::PgConnection;
 
 use crate::copy::Rows;
 use events::personal::DataKey;
+use store::data_keys::{DataKeys, KeyError};
 use store::dead_letters::{self};
-use store::keys::{KeyError, KeyStore};
 use store::source::{SourceError, StoredEvent};
 
 use crate::{customers, timeline};
@@ -88,7 +88,7 @@ impl Projection {
 pub(crate) type BatchKeys = HashMap<uuid::Uuid, Option<DataKey>>;
 
 pub(crate) async fn keys_for(
-    keys: &KeyStore,
+    keys: &DataKeys,
     batch: &[StoredEvent],
 ) -> Result<BatchKeys, ProjectorError> {
     let mut ids: Vec<uuid::Uuid> = batch.iter().map(|stored| stored.customer_id).collect();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::copy::Rows;
-use store::keys::KeyStore;
+use store::data_keys::DataKeys;
 use store::source::{self, Checkpoint, StoredEvent};
 
 use super::checkpoint::*;
@@ -26,7 +26,7 @@ const SHADOW: &str = "_rebuild";
 /// committed meanwhile is applied in commit order inside the swap transaction.
 pub async fn rebuild(
     pool: &PgPool,
-    keys: &KeyStore,
+    keys: &DataKeys,
     projections: &[Projection],
     progress: impl FnMut(u64, u64),
 ) -> Result<u64, ProjectorError> {
@@ -37,7 +37,7 @@ pub async fn rebuild(
 /// that streams run across reads).
 pub async fn rebuild_in_batches(
     pool: &PgPool,
-    keys: &KeyStore,
+    keys: &DataKeys,
     projections: &[Projection],
     batch_size: i64,
     mut progress: impl FnMut(u64, u64),
@@ -184,7 +184,7 @@ const REBUILD_WRITERS: usize = 2;
 /// many events it applied and the rows that did not decode.
 async fn bulk_load(
     pool: &PgPool,
-    keys: &KeyStore,
+    keys: &DataKeys,
     projections: &[Projection],
     horizon: u64,
     batch_size: i64,

@@ -4,8 +4,8 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::copy::Rows;
+use store::data_keys::DataKeys;
 use store::dead_letters::{self};
-use store::keys::KeyStore;
 use store::source::{self, SourceError};
 
 use super::checkpoint::*;
@@ -27,7 +27,7 @@ pub struct Retried {
 /// one transaction per stream; its dead letters go once that succeeds.
 pub async fn retry(
     pool: &PgPool,
-    keys: &KeyStore,
+    keys: &DataKeys,
     projection: Projection,
     position: Option<i64>,
 ) -> Result<Retried, ProjectorError> {
@@ -72,7 +72,7 @@ pub async fn retry(
 /// dead letters at `positions`, in one transaction.
 async fn refold_stream(
     pool: &PgPool,
-    keys: &KeyStore,
+    keys: &DataKeys,
     projection: Projection,
     customer: uuid::Uuid,
     positions: &[i64],

@@ -19,12 +19,12 @@ pub enum KeyError {
 }
 
 #[derive(Clone)]
-pub struct KeyStore {
+pub struct DataKeys {
     pool: PgPool,
     master: Arc<MasterKey>,
 }
 
-impl KeyStore {
+impl DataKeys {
     pub fn new(pool: PgPool, master: MasterKey) -> Self {
         Self {
             pool,

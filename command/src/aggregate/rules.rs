@@ -1,196 +1,34 @@
-//! The Customer aggregate: the rules every command must satisfy before it
-//! becomes an event.
+//! The decision rules: whether a command is allowed, and which event (if
+//! any) it becomes, given the customer's state.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::Aggregate;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use events::customer::{
-    ActivityLogged, CustomerArchived, CustomerAssigned, CustomerForgotten, CustomerProfileUpdated,
-    CustomerRegistered, CustomerStageMoved, CustomerTagged, CustomerUntagged, PurchaseRecorded,
+    ActivityLogged, CustomerArchived, CustomerAssigned, CustomerForgotten, CustomerRegistered,
+    CustomerStageMoved, CustomerTagged, CustomerUntagged, PurchaseRecorded,
 };
 use events::personal::Personal;
-use events::values::{
-    ActivityType, CustomerName, Email, Money, OrderRef, Phone, Probability, ShortText, Stage, Tag,
-    UserId,
-};
+use events::values::{Money, ShortText, Stage, Tag};
 use events::CustomerEvent;
 use events::Role;
+
+use super::commands::{Action, Actor, CustomerCommand};
+use super::error::{invalid, CustomerError};
+use super::state::{Customer, CustomerState};
 
 /// At most this many tags per customer.
 pub const MAX_TAGS: usize = 20;
 /// Activities and purchases may be dated at most this far ahead (clock skew of phones).
 pub const MAX_FUTURE_SKEW: Duration = Duration::minutes(5);
 
-/// Who issues a command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    pub tenant_id: Uuid,
-    pub user_id: UserId,
-    pub role: Role,
-}
-
-/// A command with the context every rule needs. `now` is passed in so the
-/// aggregate never reads a clock.
-#[derive(Debug, Clone)]
-pub struct CustomerCommand {
-    pub actor: Actor,
-    pub now: DateTime<Utc>,
-    /// From `If-Match`: the version the caller last saw.
-    pub expected_version: Option<u64>,
-    pub action: Action,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    Register(Registration),
-    UpdateProfile(CustomerProfileUpdated),
-    Assign {
-        owner_id: UserId,
-    },
-    MoveStage {
-        stage: Stage,
-        deal_value: Option<Money>,
-        probability: Option<Probability>,
-        reason: Option<ShortText>,
-    },
-    LogActivity {
-        activity_type: ActivityType,
-        subject: Option<ShortText>,
-        notes: Option<ShortText>,
-        occurred_at: Option<DateTime<Utc>>,
-        value: Option<Money>,
-    },
-    RecordPurchase {
-        amount: Money,
-        category: ShortText,
-        occurred_at: Option<DateTime<Utc>>,
-        order_ref: Option<OrderRef>,
-    },
-    Tag(Tag),
-    Untag(Tag),
-    Archive {
-        reason: Option<ShortText>,
-    },
-    /// Erase the customer's personal data (admin only).
-    Forget {
-        reason: ShortText,
-    },
-}
-
-impl Action {
-    /// The command's name, recorded in event metadata.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Action::Register(_) => "RegisterCustomer",
-            Action::UpdateProfile(_) => "UpdateProfile",
-            Action::Assign { .. } => "AssignCustomer",
-            Action::MoveStage { .. } => "MoveStage",
-            Action::LogActivity { .. } => "LogActivity",
-            Action::RecordPurchase { .. } => "RecordPurchase",
-            Action::Tag(_) => "TagCustomer",
-            Action::Untag(_) => "UntagCustomer",
-            Action::Archive { .. } => "ArchiveCustomer",
-            Action::Forget { .. } => "ForgetCustomer",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Registration {
-    pub name: CustomerName,
-    pub phone: Option<Phone>,
-    pub email: Option<Email>,
-    pub company: Option<ShortText>,
-    pub industry: Option<ShortText>,
-    pub position: Option<ShortText>,
-    pub source: Option<ShortText>,
-    pub owner_id: Option<UserId>,
-    pub tags: Vec<Tag>,
-    pub deal_value: Option<Money>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CustomerError {
-    /// Unknown, another tenant's, or (for a rep) another rep's customer.
-    #[error("customer not found")]
-    NotFound,
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("customer is at version {actual}, not {expected}")]
-    VersionMismatch { expected: u64, actual: u64 },
-    #[error("customer is archived")]
-    Archived,
-    #[error("the customer's personal data was erased")]
-    Forgotten,
-    #[error("customer already exists")]
-    AlreadyRegistered,
-    #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
-    #[error("{0}")]
-    Rule(String),
-}
-
-fn invalid(field: &'static str, message: impl Into<String>) -> CustomerError {
-    CustomerError::Invalid {
-        field,
-        message: message.into(),
-    }
-}
-
-/// The state the rules need; rebuilt from the stream on every command.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Customer {
-    version: u64,
-    state: Option<CustomerState>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct CustomerState {
-    tenant_id: Uuid,
-    owner_id: UserId,
-    stage: Stage,
-    deal_value: Money,
-    tags: BTreeSet<Tag>,
-    /// order_ref → sequence of its PurchaseRecorded, for idempotent purchases.
-    order_refs: BTreeMap<OrderRef, u64>,
-    archived: bool,
-    forgotten: bool,
-}
-
 impl Customer {
-    /// Number of events applied: the stream's version.
-    pub fn version(&self) -> u64 {
-        self.version
-    }
-
-    /// The sequence of the event a no-op command stands for: the original
-    /// purchase for a repeated `order_ref`, otherwise the current version.
-    pub fn sequence_answering(&self, action: &Action) -> u64 {
-        match (action, &self.state) {
-            (
-                Action::RecordPurchase {
-                    order_ref: Some(order_ref),
-                    ..
-                },
-                Some(state),
-            ) => state
-                .order_refs
-                .get(order_ref)
-                .copied()
-                .unwrap_or(self.version),
-            _ => self.version,
-        }
-    }
-
-    fn decide(&self, command: CustomerCommand) -> Result<Option<CustomerEvent>, CustomerError> {
+    pub(super) fn decide(
+        &self,
+        command: CustomerCommand,
+    ) -> Result<Option<CustomerEvent>, CustomerError> {
         let CustomerCommand {
             actor,
             now,
@@ -436,91 +274,5 @@ impl CustomerState {
             }
         };
         Ok(Some(event))
-    }
-}
-
-impl Aggregate for Customer {
-    const TYPE: &'static str = "Customer";
-    type Command = CustomerCommand;
-    type Event = CustomerEvent;
-    type Error = CustomerError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        if let Some(event) = self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
-        self.version += 1;
-        let sequence = self.version;
-        if let CustomerEvent::CustomerRegistered(registered) = event {
-            self.state = Some(CustomerState {
-                tenant_id: registered.tenant_id,
-                owner_id: registered.owner_id,
-                stage: registered.stage,
-                deal_value: registered.deal_value,
-                tags: registered.tags.into_iter().collect(),
-                order_refs: BTreeMap::new(),
-                archived: false,
-                forgotten: false,
-            });
-            return;
-        }
-        let Some(state) = self.state.as_mut() else {
-            // Only a corrupted stream starts without CustomerRegistered; the
-            // hash chain and the contiguity trigger make that impossible.
-            return;
-        };
-        match event {
-            CustomerEvent::CustomerRegistered(_) => {}
-            CustomerEvent::CustomerProfileUpdated(update) => {
-                if let Some(deal_value) = update.deal_value {
-                    state.deal_value = deal_value;
-                }
-            }
-            CustomerEvent::CustomerAssigned(assigned) => state.owner_id = assigned.owner_id,
-            CustomerEvent::CustomerStageMoved(moved) => {
-                state.stage = moved.to;
-                state.deal_value = moved.deal_value;
-            }
-            CustomerEvent::ActivityLogged(_) => {}
-            CustomerEvent::PurchaseRecorded(purchase) => {
-                if let Some(order_ref) = purchase.order_ref {
-                    state.order_refs.insert(order_ref, sequence);
-                }
-            }
-            CustomerEvent::CustomerTagged(tagged) => {
-                state.tags.insert(tagged.tag);
-            }
-            CustomerEvent::CustomerUntagged(untagged) => {
-                state.tags.remove(&untagged.tag);
-            }
-            CustomerEvent::CustomerArchived(_) => state.archived = true,
-            CustomerEvent::CustomerForgotten(_) => state.forgotten = true,
-        }
-    }
-}
-
-impl Customer {
-    /// Decides `command` and applies the event it yields, if any: one command
-    /// as the service handles it, without an event store. For building
-    /// histories in memory (`crm seed`) under the service's own rules.
-    pub fn decide_and_apply(
-        &mut self,
-        command: CustomerCommand,
-    ) -> Result<Option<CustomerEvent>, CustomerError> {
-        let event = self.decide(command)?;
-        if let Some(event) = &event {
-            self.apply(event.clone());
-        }
-        Ok(event)
     }
 }

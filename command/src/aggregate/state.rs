@@ -1,0 +1,148 @@
+//! The Customer aggregate's state: what the rules need to know of a
+//! customer, folded from its stream (`apply`), and the cqrs-es `Aggregate`
+//! that hands each command to the rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use events::values::{Money, OrderRef, Stage, Tag, UserId};
+use events::CustomerEvent;
+
+use super::commands::{Action, CustomerCommand};
+use super::error::CustomerError;
+
+/// The state the rules need; rebuilt from the stream on every command.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub(super) version: u64,
+    pub(super) state: Option<CustomerState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct CustomerState {
+    pub(super) tenant_id: Uuid,
+    pub(super) owner_id: UserId,
+    pub(super) stage: Stage,
+    pub(super) deal_value: Money,
+    pub(super) tags: BTreeSet<Tag>,
+    /// order_ref → sequence of its PurchaseRecorded, for idempotent purchases.
+    pub(super) order_refs: BTreeMap<OrderRef, u64>,
+    pub(super) archived: bool,
+    pub(super) forgotten: bool,
+}
+
+impl Customer {
+    /// Number of events applied: the stream's version.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The sequence of the event a no-op command stands for: the original
+    /// purchase for a repeated `order_ref`, otherwise the current version.
+    pub fn sequence_answering(&self, action: &Action) -> u64 {
+        match (action, &self.state) {
+            (
+                Action::RecordPurchase {
+                    order_ref: Some(order_ref),
+                    ..
+                },
+                Some(state),
+            ) => state
+                .order_refs
+                .get(order_ref)
+                .copied()
+                .unwrap_or(self.version),
+            _ => self.version,
+        }
+    }
+}
+
+impl Aggregate for Customer {
+    const TYPE: &'static str = "Customer";
+    type Command = CustomerCommand;
+    type Event = CustomerEvent;
+    type Error = CustomerError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        if let Some(event) = self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        self.version += 1;
+        let sequence = self.version;
+        if let CustomerEvent::CustomerRegistered(registered) = event {
+            self.state = Some(CustomerState {
+                tenant_id: registered.tenant_id,
+                owner_id: registered.owner_id,
+                stage: registered.stage,
+                deal_value: registered.deal_value,
+                tags: registered.tags.into_iter().collect(),
+                order_refs: BTreeMap::new(),
+                archived: false,
+                forgotten: false,
+            });
+            return;
+        }
+        let Some(state) = self.state.as_mut() else {
+            // Only a corrupted stream starts without CustomerRegistered; the
+            // hash chain and the contiguity trigger make that impossible.
+            return;
+        };
+        match event {
+            CustomerEvent::CustomerRegistered(_) => {}
+            CustomerEvent::CustomerProfileUpdated(update) => {
+                if let Some(deal_value) = update.deal_value {
+                    state.deal_value = deal_value;
+                }
+            }
+            CustomerEvent::CustomerAssigned(assigned) => state.owner_id = assigned.owner_id,
+            CustomerEvent::CustomerStageMoved(moved) => {
+                state.stage = moved.to;
+                state.deal_value = moved.deal_value;
+            }
+            CustomerEvent::ActivityLogged(_) => {}
+            CustomerEvent::PurchaseRecorded(purchase) => {
+                if let Some(order_ref) = purchase.order_ref {
+                    state.order_refs.insert(order_ref, sequence);
+                }
+            }
+            CustomerEvent::CustomerTagged(tagged) => {
+                state.tags.insert(tagged.tag);
+            }
+            CustomerEvent::CustomerUntagged(untagged) => {
+                state.tags.remove(&untagged.tag);
+            }
+            CustomerEvent::CustomerArchived(_) => state.archived = true,
+            CustomerEvent::CustomerForgotten(_) => state.forgotten = true,
+        }
+    }
+}
+
+impl Customer {
+    /// Decides `command` and applies the event it yields, if any: one command
+    /// as the service handles it, without an event store. For building
+    /// histories in memory (`crm seed`) under the service's own rules.
+    pub fn decide_and_apply(
+        &mut self,
+        command: CustomerCommand,
+    ) -> Result<Option<CustomerEvent>, CustomerError> {
+        let event = self.decide(command)?;
+        if let Some(event) = &event {
+            self.apply(event.clone());
+        }
+        Ok(event)
+    }
+}

@@ -1,0 +1,115 @@
+//! `crm serve`: the service itself. Wires the HTTP API to the database and,
+//! as configured, runs the projector, the Kafka relay and the read cache's
+//! listener beside it, and shuts them all down in order.
+
+use anyhow::Context;
+use projector::Projection;
+use store::data_keys::DataKeys;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use web::JwtKeys;
+
+use super::secrets::{jwt_keys, master_key};
+use super::shutdown::shutdown_signal;
+use crate::app::{self, AppState};
+use crate::config::ServeArgs;
+use crate::embedded::EmbeddedPostgres;
+use crate::{db, demo};
+
+pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let data_dir = &args.database.data_dir;
+    let jwt = jwt_keys(args.jwt_secret.as_ref(), data_dir, true)?;
+    let (database_url, embedded) = match &args.database.database_url {
+        Some(url) => (url.expose().to_owned(), None),
+        None => {
+            let postgres = EmbeddedPostgres::start(data_dir).await.context(
+                "starting the private PostgreSQL (set DATABASE_URL to use your own server)",
+            )?;
+            (postgres.database_url().to_owned(), Some(postgres))
+        }
+    };
+    let outcome = serve_with(&args, &database_url, jwt).await;
+    if let Some(postgres) = embedded {
+        if let Err(error) = postgres.stop().await {
+            tracing::error!(error = %format!("{error:#}"), "the private PostgreSQL did not stop cleanly");
+        }
+    }
+    outcome
+}
+
+async fn serve_with(args: &ServeArgs, database_url: &str, jwt: JwtKeys) -> anyhow::Result<()> {
+    let master = master_key(&args.database)?;
+    let pool = db::connect(database_url, args.db_max_connections).await?;
+    db::migrate(&pool).await?;
+    let data_keys = DataKeys::new(pool.clone(), master);
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (CRM_LISTEN)", args.listen))?;
+    let address = listener.local_addr()?;
+    if args.demo {
+        let tenant = demo::seed(&pool, &data_keys)
+            .await
+            .context("creating the demo tenant")?;
+        let token = jwt.issue(
+            tenant,
+            "demo-manager",
+            web::Role::Manager,
+            std::time::Duration::from_secs(12 * 3600),
+        );
+        println!("Demo tenant {tenant} is ready.");
+        println!("  API:   http://{address}/v1/customers");
+        println!("  Docs:  http://{address}/openapi.json");
+        println!("  Token (manager, 12h):\n{token}");
+        println!("  Try:   curl -H \"Authorization: Bearer $TOKEN\" -H \"Content-Type: application/json\" -d '{{\"name\":\"张三\"}}' http://{address}/v1/customers");
+    }
+    tracing::info!(%address, "listening");
+    let (stop, stopped) = watch::channel(false);
+    let projector = args.projector.then(|| {
+        tokio::spawn(projector::runner::run(
+            pool.clone(),
+            data_keys.clone(),
+            Projection::ALL.to_vec(),
+            stopped,
+        ))
+    });
+    let relay_config = args.kafka.relay();
+    let relay_health = relay::RelayHealth::default();
+    let relay = relay_config.clone().map(|config| {
+        tokio::spawn(relay::run(
+            pool.clone(),
+            config,
+            relay_health.clone(),
+            stop.subscribe(),
+        ))
+    });
+    let mut state = AppState::new(pool.clone(), jwt, data_keys);
+    state.cache = query::ReadCache::new(args.read_cache());
+    let cache_listener = tokio::spawn(state.cache.clone().listen(pool.clone(), stop.subscribe()));
+    state.relay = relay_config.map(|config| crate::ops::RelayMonitor {
+        topic: config.topic,
+        health: relay_health,
+    });
+    let router = app::router(state);
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed");
+    let _ = stop.send(true);
+    if let Some(projector) = projector {
+        if let Err(error) = projector.await {
+            tracing::error!(%error, "the projector task failed");
+        }
+    }
+    if let Some(relay) = relay {
+        if let Err(error) = relay.await {
+            tracing::error!(%error, "the relay task failed");
+        }
+    }
+    if let Err(error) = cache_listener.await {
+        tracing::error!(%error, "the read cache's listener failed");
+    }
+    served?;
+    tracing::info!("in-flight requests finished; closing the database pool");
+    pool.close().await;
+    Ok(())
+}
