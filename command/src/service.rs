@@ -64,11 +64,11 @@ impl From<AggregateError<CustomerError>> for ExecuteError {
     }
 }
 
-/// The one rule of `web::problem::database_unavailable`: an unreachable
+/// The one rule of `store::database_unavailable`: an unreachable
 /// database is retryable, anything else is a fault.
 impl From<sqlx::Error> for ExecuteError {
     fn from(error: sqlx::Error) -> Self {
-        if web::problem::database_unavailable(&error) {
+        if store::database_unavailable(&error) {
             ExecuteError::Unavailable(error.to_string())
         } else {
             ExecuteError::Internal(Box::new(error))

@@ -83,6 +83,14 @@ pub fn router(state: AppState) -> Router {
             state.pool.clone(),
             state.data_keys.clone(),
         )),
+        directory: command::directory::DirectoryService::new(
+            state.pool.clone(),
+            state.data_keys.clone(),
+        ),
+        sessions: command::http::sessions::SessionService::new(
+            state.pool.clone(),
+            state.jwt.clone(),
+        ),
         idempotency: IdempotencyStore::new(state.pool.clone()),
         jwt: state.jwt.clone(),
     };

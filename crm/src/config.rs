@@ -45,9 +45,37 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditCommand,
     },
+    /// Create a tenant and its first admin.
+    Tenant {
+        #[command(subcommand)]
+        action: TenantCommand,
+    },
     /// Relay the event store to the Kafka topic until Ctrl-C/SIGTERM
     /// (what `serve` does when KAFKA_BROKERS is set).
     Relay(RelayArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant and its first admin; prints the tenant id and the
+    /// admin's one-time password (shown once: the admin changes it after
+    /// signing in).
+    Create(TenantCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TenantCreateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The tenant's name (the company), 1–100 characters.
+    #[arg(long)]
+    pub name: String,
+    /// The first admin's login: 1–64 characters, one line, never changed.
+    #[arg(long)]
+    pub admin_login: String,
+    /// The first admin's display name (default: the login).
+    #[arg(long)]
+    pub admin_name: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -414,8 +414,16 @@ async fn bad_tokens_are_401_and_forbidden_roles_403(pool: PgPool) {
         role: Role::Manager,
         exp,
         iat: now,
+        iss: web::auth::ISSUER.into(),
+        aud: web::auth::AUDIENCE.into(),
+        jti: "t".into(),
     };
     let expired = signed(&claims(now - 3600), Algorithm::HS256, SECRET);
+    let elsewhere = Claims {
+        aud: "another-service".into(),
+        ..claims(now + 3600)
+    };
+    let wrong_audience = signed(&elsewhere, Algorithm::HS256, SECRET);
     let forged = signed(
         &claims(now + 3600),
         Algorithm::HS256,
@@ -431,6 +439,7 @@ async fn bad_tokens_are_401_and_forbidden_roles_403(pool: PgPool) {
         expired.as_str(),
         forged.as_str(),
         wrong_algorithm.as_str(),
+        wrong_audience.as_str(),
         "garbage",
     ] {
         app.send(Method::PUT, &uri, Some(token), body(), &[])

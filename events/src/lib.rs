@@ -1,5 +1,6 @@
-//! The event contract of the CRM: value types, the Customer events (v1) and
-//! the funnel stages. No I/O lives here.
+//! The event contract of the CRM: value types, the Customer events (v1), the
+//! people directory's User and Team events (v1) and the funnel stages. No I/O
+//! lives here.
 #![forbid(unsafe_code)]
 
 pub mod customer;
@@ -7,10 +8,14 @@ pub mod envelope;
 pub mod personal;
 pub mod role;
 pub mod schema;
+pub mod team;
+pub mod user;
 pub mod values;
 
 pub use customer::CustomerEvent;
 pub use role::Role;
+pub use team::{TeamEvent, TeamRole};
+pub use user::UserEvent;
 
 /// `Option<Option<T>>` where an absent field is `None`, `null` is `Some(None)`.
 pub mod double_option {

@@ -1,7 +1,8 @@
 //! JSON Schemas (draft 2020-12) of what analysts and Kafka consumers receive,
 //! generated from the types: one for the CloudEvents envelope
 //! ([`CloudEvent`]) and one per event type for the envelope's `data` member
-//! (the payload structs of [`CustomerEvent`]).
+//! (the payload structs of [`CustomerEvent`], [`UserEvent`] and
+//! [`TeamEvent`], one [`EventFamily`] each).
 //!
 //! The derives (`utoipa::ToSchema`) describe the structs; this module adds the
 //! wire form of the value newtypes (their constraints, as their constructors
@@ -10,6 +11,11 @@
 //! `schema/json/` holds the output; `events/tests/json_schema.rs` fails when
 //! it drifts (`UPDATE_SCHEMAS=1 cargo test -p events --test json_schema`
 //! rewrites it).
+//!
+//! The envelope (`crate::envelope` and its schema) still knows customer
+//! events only: it names every event `crm.customer.…`. It must learn
+//! [`EventFamily::cloud_type`] before user or team events reach the HTTP
+//! stream or Kafka; their `data` schemas are already here.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,7 +26,9 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::customer::{CustomerEvent, EVENT_TYPES, V1};
 use crate::envelope::{type_slug, CloudEvent};
-use crate::values::{Money, OrderRef, Probability, ShortText, Tag, UserId};
+use crate::team::TeamEvent;
+use crate::user::UserEvent;
+use crate::values::{Money, OrderRef, Probability, ShortText, Tag, TeamName, UserId};
 
 /// The meta-schema every document declares.
 pub const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
@@ -44,10 +52,60 @@ fn trimmed() -> String {
     format!(r"^[^{WHITE_SPACE}](?:[\s\S]*[^{WHITE_SPACE}])?$")
 }
 
-/// The CloudEvents `type` of an event type name in its v1 form
+/// The events of one aggregate type, as the contract names them.
+#[derive(Debug, Clone, Copy)]
+pub struct EventFamily {
+    /// The store's `aggregate_type`, and the prefix the family's event type
+    /// names drop in their CloudEvents `type` (`UserInvited` → `invited`).
+    pub aggregate_type: &'static str,
+    /// The CloudEvents `type`'s second segment: `crm.<segment>.<event>.v1`.
+    pub segment: &'static str,
+    /// Every event type name of the family, as stored in `event_type`.
+    pub event_types: &'static [&'static str],
+    /// The payload schemas (utoipa's `ToSchema::schemas` of the event enum).
+    schemas: fn(&mut Vec<(String, RefOr<Schema>)>),
+}
+
+impl EventFamily {
+    /// The CloudEvents `type` of one of the family's event types in its v1
+    /// form (`CustomerStageMoved` → `crm.customer.stage_moved.v1`,
+    /// `TeamMemberAdded` → `crm.team.member_added.v1`).
+    pub fn cloud_type(&self, event_type: &str) -> String {
+        let name = event_type
+            .strip_prefix(self.aggregate_type)
+            .unwrap_or(event_type);
+        format!("crm.{}.{}.v{V1}", self.segment, type_slug(name))
+    }
+}
+
+pub const CUSTOMER: EventFamily = EventFamily {
+    aggregate_type: "Customer",
+    segment: "customer",
+    event_types: &EVENT_TYPES,
+    schemas: CustomerEvent::schemas,
+};
+
+pub const USER: EventFamily = EventFamily {
+    aggregate_type: "User",
+    segment: "user",
+    event_types: &crate::user::EVENT_TYPES,
+    schemas: UserEvent::schemas,
+};
+
+pub const TEAM: EventFamily = EventFamily {
+    aggregate_type: "Team",
+    segment: "team",
+    event_types: &crate::team::EVENT_TYPES,
+    schemas: TeamEvent::schemas,
+};
+
+/// Every family, in the order [`documents`] lists their schemas.
+pub const FAMILIES: [EventFamily; 3] = [CUSTOMER, USER, TEAM];
+
+/// The CloudEvents `type` of a customer event type name in its v1 form
 /// (`CustomerStageMoved` → `crm.customer.stage_moved.v1`).
 pub fn cloud_type(event_type: &str) -> String {
-    format!("crm.customer.{}.v{V1}", type_slug(event_type))
+    CUSTOMER.cloud_type(event_type)
 }
 
 /// The file in `schema/json/` describing `data` for a CloudEvents `type`.
@@ -56,19 +114,32 @@ pub fn data_file(cloud_type: &str) -> String {
 }
 
 /// Every schema document, as `(file name in schema/json/, document)`: the
-/// envelope first, then one per entry of [`EVENT_TYPES`], in that order.
+/// envelope first, then one per event type of each of [`FAMILIES`], in that
+/// order.
 pub fn documents() -> Vec<(String, Value)> {
     let mut documents = vec![(ENVELOPE_FILE.to_owned(), envelope_document())];
+    for family in FAMILIES {
+        documents.extend(family_documents(&family));
+    }
+    documents
+}
+
+/// One document per event type of `family`, in the order of its event types.
+fn family_documents(family: &EventFamily) -> Vec<(String, Value)> {
+    let mut documents = Vec::new();
     let mut collected = Vec::new();
-    CustomerEvent::schemas(&mut collected);
+    (family.schemas)(&mut collected);
     let schemas: BTreeMap<String, Value> = collected
         .into_iter()
         .map(|(name, schema)| (name, to_json(&schema)))
         .collect();
-    for name in EVENT_TYPES {
-        let cloud = cloud_type(name);
+    for &name in family.event_types {
+        let cloud = family.cloud_type(name);
         let root = schemas.get(name).cloned().unwrap_or_else(|| {
-            panic!("{name} is in EVENT_TYPES but CustomerEvent has no variant with that payload")
+            panic!(
+                "{name} is a {} event type but {}Event has no variant with that payload",
+                family.aggregate_type, family.aggregate_type
+            )
         });
         let description = format!(
             "The `data` member of `{cloud}` events (stored as `{name}` v{V1}). Personal fields \
@@ -273,6 +344,12 @@ text_schema!(
     "A user id (the JWT `sub` claim): 1–64 characters, trimmed, no control characters."
 );
 text_schema!(
+    TeamName,
+    TeamName::MAX_CHARS,
+    trimmed_no_control(),
+    "A team's name: 1–50 characters, trimmed, no control characters."
+);
+text_schema!(
     OrderRef,
     64,
     trimmed_no_control(),
@@ -309,3 +386,108 @@ impl PartialSchema for Probability {
     }
 }
 impl ToSchema for Probability {}
+
+/// Helpers the event modules' tests share.
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Every sample of `type_name` serialises as `{"<type_name>": {...}}` and
+    /// reads back equal.
+    pub(crate) fn round_trips<E>(samples: &[E], type_name: &str, name_of: fn(&E) -> &'static str)
+    where
+        E: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let mut seen = 0;
+        for event in samples.iter().filter(|event| name_of(event) == type_name) {
+            let json = serde_json::to_value(event).expect("serialise");
+            let tags: Vec<&String> = json.as_object().expect("an object").keys().collect();
+            assert_eq!(tags, [type_name], "tagged with its type name");
+            let back: E = serde_json::from_value(json).expect("deserialise");
+            assert_eq!(&back, event);
+            seen += 1;
+        }
+        assert!(seen > 0, "no sample of {type_name}");
+    }
+
+    pub(crate) fn validator(document: &Value) -> jsonschema::Validator {
+        jsonschema::draft202012::options()
+            .should_validate_formats(true)
+            .build(document)
+            .expect("a valid schema")
+    }
+
+    pub(crate) fn data_document(family: &EventFamily, type_name: &str) -> Value {
+        let file = data_file(&family.cloud_type(type_name));
+        documents()
+            .into_iter()
+            .find_map(|(name, document)| (name == file).then_some(document))
+            .unwrap_or_else(|| panic!("no document {file}"))
+    }
+
+    /// Every stored payload (`(type name, {"<type name>": data})`) validates
+    /// against its `data` schema, which declares each of its members; every
+    /// event type of `family` has a sample.
+    pub(crate) fn assert_samples_match_schemas(
+        family: &EventFamily,
+        stored: impl Iterator<Item = (&'static str, Value)>,
+    ) {
+        let mut seen = BTreeSet::new();
+        for (type_name, payload) in stored {
+            let document = data_document(family, type_name);
+            assert_eq!(document["title"], type_name);
+            let data = &payload[type_name];
+            let problems: Vec<String> = validator(&document)
+                .iter_errors(data)
+                .map(|error| format!("{error} at {}", error.instance_path()))
+                .collect();
+            assert!(problems.is_empty(), "{type_name}: {data:#}\n{problems:#?}");
+            for member in data.as_object().expect("data is an object").keys() {
+                let declared = document["properties"].get(member).is_some();
+                assert!(declared, "{type_name} does not declare `{member}`");
+            }
+            seen.insert(type_name);
+        }
+        for type_name in family.event_types {
+            assert!(seen.contains(type_name), "no sample of {type_name}");
+        }
+    }
+
+    #[test]
+    fn families_name_their_events_by_segment_and_slug() {
+        assert_eq!(
+            CUSTOMER.cloud_type("CustomerStageMoved"),
+            "crm.customer.stage_moved.v1"
+        );
+        assert_eq!(
+            CUSTOMER.cloud_type("ActivityLogged"),
+            "crm.customer.activity_logged.v1"
+        );
+        assert_eq!(USER.cloud_type("UserInvited"), "crm.user.invited.v1");
+        assert_eq!(
+            USER.cloud_type("UserWeChatBound"),
+            "crm.user.we_chat_bound.v1"
+        );
+        assert_eq!(
+            TEAM.cloud_type("TeamMemberAdded"),
+            "crm.team.member_added.v1"
+        );
+        let mut all: Vec<String> = FAMILIES
+            .iter()
+            .flat_map(|family| {
+                family
+                    .event_types
+                    .iter()
+                    .map(|name| family.cloud_type(name))
+            })
+            .collect();
+        let count = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(
+            all.len(),
+            count,
+            "no two event types share a CloudEvents type"
+        );
+    }
+}

@@ -8,6 +8,7 @@ pub mod audit;
 mod cache;
 mod cursor;
 mod customers;
+mod directory;
 mod freshness;
 mod funnel;
 mod params;
@@ -39,5 +40,10 @@ pub fn router(api: QueryApi) -> OpenApiRouter {
         .routes(routes!(audit::state))
         .routes(routes!(audit::verify))
         .routes(routes!(stream::get_events))
+        .routes(routes!(directory::users::list_users))
+        .routes(routes!(directory::users::get_user))
+        .routes(routes!(directory::teams::list_teams))
+        .routes(routes!(directory::teams::get_team))
+        .routes(routes!(directory::me::get_me))
         .with_state(api)
 }

@@ -5,11 +5,14 @@
 //! - [`source`]: reading the log in commit-safe order, checkpoints, the
 //!   stored event rows and the rows that do not decode;
 //! - [`chain`]: the per-stream SHA-256 hash chain, recomputed in Rust;
-//! - [`data_keys`]: customers' data keys, wrapped by the master key;
+//! - [`streams`]: loading and appending any aggregate's stream inside the
+//!   caller's transaction (the directory's users and teams);
+//! - [`data_keys`]: the data keys of the people personal fields describe
+//!   (customers, users), wrapped by the master key;
 //! - [`dead_letters`]: the poison-event policy of every reader of the log.
 //!
 //! Every aggregate type appends to the one `events` table; readers select
-//! the aggregate types they fold (today only `Customer`), so the next
+//! the aggregate types they fold (the projector and relay: `Customer`), so the next
 //! aggregates (and their snapshots, should one need them) belong here too.
 #![forbid(unsafe_code)]
 
@@ -17,5 +20,17 @@ pub mod chain;
 pub mod data_keys;
 pub mod dead_letters;
 pub mod source;
+pub mod streams;
 
 pub use source::Checkpoint;
+
+/// Whether a database failure is the database being out of reach (an
+/// exhausted or closed pool, a broken connection) rather than a fault: the one
+/// rule for a retryable 503 versus a logged 500, shared by the write side and
+/// both APIs.
+pub fn database_unavailable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+    )
+}

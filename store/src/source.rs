@@ -218,13 +218,15 @@ pub async fn read_batch(
     Ok(Batch::from_rows(rows))
 }
 
-/// Committed events after `after` (readers' lag): how many, and the age in
+/// Committed Customer events after `after` (readers' lag: the projections
+/// and the relay read no others): how many, and the age in
 /// seconds of the oldest.
 pub async fn lag(pool: &PgPool, after: Checkpoint) -> Result<(i64, f64), sqlx::Error> {
     let (events, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
         "SELECT count(*), min(recorded_at) FROM events
           WHERE (tx, global_position) > ($1::text::xid8, $2)
-            AND tx < pg_snapshot_xmin(pg_current_snapshot())",
+            AND tx < pg_snapshot_xmin(pg_current_snapshot())
+            AND aggregate_type = 'Customer'",
     )
     .bind(after.tx.to_string())
     .bind(after.position)

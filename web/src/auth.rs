@@ -1,7 +1,12 @@
-//! Bearer JWT authentication: HS256 only, claims `tid`, `sub`, `role`, `exp`.
+//! Bearer JWT authentication: HS256 only; claims `tid`, `sub`, `role`, `exp`,
+//! `iat`, `jti`, and `iss`/`aud`, which must name this service. Tokens of
+//! users deactivated since they were issued are refused as soon as the
+//! [`Revocations`] set hears of it (the service refreshes it in the
+//! background, so no request reads the database to check).
 
+use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::{FromRef, FromRequestParts};
@@ -17,6 +22,10 @@ use crate::problem::ApiError;
 
 /// The shortest secret accepted: HS256 is only as strong as its key.
 pub const MIN_SECRET_BYTES: usize = 32;
+/// Who issues the service's tokens (`iss`).
+pub const ISSUER: &str = "crm";
+/// Whom they are for (`aud`).
+pub const AUDIENCE: &str = "crm-api";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -30,6 +39,10 @@ pub struct Claims {
     /// Issued at, seconds since the epoch.
     #[serde(default)]
     pub iat: i64,
+    pub iss: String,
+    pub aud: String,
+    /// The token's own id.
+    pub jti: String,
 }
 
 /// Who is making a request, taken from a verified token.
@@ -54,6 +67,29 @@ struct KeysInner {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    revocations: Revocations,
+}
+
+/// The users (tenant, login) whose tokens are refused before they expire:
+/// deactivated ones. Kept current by whoever knows the directory.
+#[derive(Clone, Default)]
+pub struct Revocations(Arc<RwLock<HashSet<(Uuid, String)>>>);
+
+impl Revocations {
+    /// Replaces the whole set.
+    pub fn replace(&self, revoked: HashSet<(Uuid, String)>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = revoked;
+    }
+
+    pub fn is_revoked(&self, tenant_id: Uuid, user_id: &str) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&(tenant_id, user_id.to_owned()))
+    }
 }
 
 impl fmt::Debug for JwtKeys {
@@ -71,12 +107,20 @@ impl JwtKeys {
         validation.algorithms = vec![Algorithm::HS256];
         validation.leeway = 5;
         validation.validate_exp = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
         Ok(Self(Arc::new(KeysInner {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            revocations: Revocations::default(),
         })))
+    }
+
+    /// The set of users whose tokens this verifier refuses.
+    pub fn revocations(&self) -> &Revocations {
+        &self.0.revocations
     }
 
     /// Signs a token valid for `ttl` from now.
@@ -88,6 +132,9 @@ impl JwtKeys {
             role,
             exp: now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)),
             iat: now,
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            jti: Uuid::now_v7().to_string(),
         };
         // HS256 signing of a serialisable struct cannot fail.
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.0.encoding)
@@ -103,6 +150,8 @@ impl JwtKeys {
                     ErrorKind::InvalidAlgorithm => "the token must be signed with HS256",
                     ErrorKind::InvalidSignature => "the token signature is invalid",
                     ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
+                    ErrorKind::InvalidIssuer => "the token was not issued by this service",
+                    ErrorKind::InvalidAudience => "the token is not meant for this service",
                     _ => "the token is malformed",
                 };
                 ApiError::Unauthorized(reason.to_owned())
@@ -112,6 +161,11 @@ impl JwtKeys {
         let sub = events::values::UserId::parse(&claims.sub).map_err(|error| {
             ApiError::Unauthorized(format!("the token's sub is not a valid user id: {error}"))
         })?;
+        if self.0.revocations.is_revoked(claims.tid, sub.as_str()) {
+            return Err(ApiError::Unauthorized(
+                "the user was deactivated; sign in again".into(),
+            ));
+        }
         Ok(Caller {
             tenant_id: claims.tid,
             user_id: sub.into(),
@@ -202,6 +256,9 @@ mod tests {
             role: Role::Admin,
             exp: chrono::Utc::now().timestamp() + 60,
             iat: 0,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            jti: "j".into(),
         };
         let hs512 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),
@@ -217,5 +274,54 @@ mod tests {
         )
         .expect("encode");
         assert!(keys.verify(&forged).is_err());
+    }
+
+    #[test]
+    fn tokens_of_another_issuer_or_audience_or_without_them_are_refused() {
+        let keys = JwtKeys::from_secret(SECRET).expect("keys");
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(SECRET),
+            )
+            .expect("encode")
+        };
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let tid = Uuid::new_v4();
+        let base =
+            serde_json::json!({"tid": tid, "sub": "u1", "role": "rep", "exp": exp, "jti": "j"});
+        let with = |extra: serde_json::Value| {
+            let mut claims = base.clone();
+            if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
+                claims.extend(extra.clone());
+            }
+            claims
+        };
+        assert!(keys
+            .verify(&sign(with(
+                serde_json::json!({"iss": ISSUER, "aud": AUDIENCE})
+            )))
+            .is_ok());
+        for claims in [
+            with(serde_json::json!({"iss": ISSUER})),
+            with(serde_json::json!({"aud": AUDIENCE})),
+            with(serde_json::json!({"iss": "someone-else", "aud": AUDIENCE})),
+            with(serde_json::json!({"iss": ISSUER, "aud": "another-api"})),
+        ] {
+            assert!(keys.verify(&sign(claims.clone())).is_err(), "{claims}");
+        }
+    }
+
+    #[test]
+    fn revoked_users_tokens_are_refused() {
+        let keys = JwtKeys::from_secret(SECRET).expect("keys");
+        let tenant = Uuid::new_v4();
+        let token = keys.issue(tenant, "u1", Role::Rep, Duration::from_secs(60));
+        keys.revocations()
+            .replace(HashSet::from([(tenant, "u1".to_owned())]));
+        assert!(keys.verify(&token).is_err());
+        keys.revocations().replace(HashSet::new());
+        assert!(keys.verify(&token).is_ok());
     }
 }

@@ -6,6 +6,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+pub use store::database_unavailable;
+
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Field name → messages, for validation failures.
@@ -37,6 +39,12 @@ pub enum ApiError {
     Unprocessable {
         message: String,
         errors: FieldErrors,
+    },
+    /// 429 with `Retry-After` (whole seconds, at least 1).
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: std::time::Duration,
     },
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -95,6 +103,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -113,6 +122,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Unprocessable { .. } => "unprocessable",
+            ApiError::TooManyRequests { .. } => "too-many-requests",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         };
@@ -134,16 +144,6 @@ impl ApiError {
             errors,
         }
     }
-}
-
-/// Whether a database failure is the database being out of reach (an
-/// exhausted or closed pool, a broken connection) rather than a fault: the one
-/// rule for a retryable 503 versus a logged 500, shared by both APIs.
-pub fn database_unavailable(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-    )
 }
 
 /// Database failures: [`database_unavailable`] ones are a 503 the client may
@@ -171,6 +171,12 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let ApiError::TooManyRequests { retry_after, .. } = &self {
+            let seconds = retry_after.as_secs().max(1);
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

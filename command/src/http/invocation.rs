@@ -18,6 +18,13 @@ use crate::aggregate::{Action, Actor, CustomerCommand, CustomerError};
 use crate::idempotency::{Claim, KeyScope, StoredResponse};
 use crate::service::{Accepted, ExecuteError, RequestContext};
 
+/// What a command's execution gets from its request's headers.
+pub(super) struct CommandContext {
+    /// From `If-Match`.
+    pub expected_version: Option<u64>,
+    pub request: RequestContext,
+}
+
 /// Headers every command reads.
 struct CommandHeaders {
     expected_version: Option<u64>,
@@ -88,9 +95,35 @@ pub(super) struct Invocation<'a, B: Serialize> {
 }
 
 impl<B: Serialize> Invocation<'_, B> {
+    /// Runs a command on a customer (`path_id`, or a new one).
     pub(super) async fn run(
         self,
         parse: impl FnOnce() -> Result<Action, ApiError>,
+    ) -> Result<Response, ApiError> {
+        let service = self.api.service.clone();
+        let customer_id = self.path_id.unwrap_or_else(Uuid::now_v7);
+        self.run_with("customers", async move |actor, context| {
+            let command = CustomerCommand {
+                actor,
+                now: Utc::now(),
+                expected_version: context.expected_version,
+                action: parse()?,
+            };
+            service
+                .execute(customer_id, command, &context.request)
+                .await
+                .map_err(api_error)
+        })
+        .await
+    }
+
+    /// Runs `execute` once per `Idempotency-Key`: claims the key, executes,
+    /// records the answer (or replays a recorded one). `resource` names the
+    /// collection the answer's `Location` points into.
+    pub(super) async fn run_with(
+        self,
+        resource: &'static str,
+        execute: impl AsyncFnOnce(Actor, CommandContext) -> Result<Accepted, ApiError>,
     ) -> Result<Response, ApiError> {
         let headers = CommandHeaders::read(self.headers)?;
         let actor = Actor {
@@ -99,9 +132,16 @@ impl<B: Serialize> Invocation<'_, B> {
                 .map_err(|error| ApiError::Unauthorized(error.to_string()))?,
             role: self.caller.role,
         };
+        let context = CommandContext {
+            expected_version: headers.expected_version,
+            request: RequestContext {
+                correlation_id: headers.correlation_id.clone(),
+                idempotency_key: headers.idempotency_key.clone(),
+            },
+        };
         let Some(key) = headers.idempotency_key.clone() else {
-            let outcome = self.execute(actor, &headers, parse).await;
-            return outcome.map(|accepted| self.respond(accepted));
+            let outcome = execute(actor, context).await;
+            return outcome.map(|accepted| self.respond(resource, accepted));
         };
         let scope = KeyScope {
             tenant_id: actor.tenant_id,
@@ -115,7 +155,7 @@ impl<B: Serialize> Invocation<'_, B> {
             .map_err(ApiError::internal)?
         {
             Claim::Owned => {}
-            Claim::Replay(stored) => return Ok(replay(stored)),
+            Claim::Replay(stored) => return Ok(replay(resource, stored)),
             Claim::Mismatch => {
                 return Err(ApiError::field(
                     "Idempotency-Key",
@@ -128,7 +168,7 @@ impl<B: Serialize> Invocation<'_, B> {
                 ))
             }
         }
-        let outcome = self.execute(actor.clone(), &headers, parse).await;
+        let outcome = execute(actor.clone(), context).await;
         let (status, body) = match &outcome {
             Ok(accepted) => (
                 self.success,
@@ -158,31 +198,7 @@ impl<B: Serialize> Invocation<'_, B> {
             // retry still finds the append instead of repeating it.
             tracing::error!(%error, "could not record the idempotent response");
         }
-        outcome.map(|accepted| self.respond(accepted))
-    }
-
-    async fn execute(
-        &self,
-        actor: Actor,
-        headers: &CommandHeaders,
-        parse: impl FnOnce() -> Result<Action, ApiError>,
-    ) -> Result<Accepted, ApiError> {
-        let command = CustomerCommand {
-            actor,
-            now: Utc::now(),
-            expected_version: headers.expected_version,
-            action: parse()?,
-        };
-        let request = RequestContext {
-            correlation_id: headers.correlation_id.clone(),
-            idempotency_key: headers.idempotency_key.clone(),
-        };
-        let customer_id = self.path_id.unwrap_or_else(Uuid::now_v7);
-        self.api
-            .service
-            .execute(customer_id, command, &request)
-            .await
-            .map_err(api_error)
+        outcome.map(|accepted| self.respond(resource, accepted))
     }
 
     /// Same route, customer and body → same fingerprint (key order and
@@ -195,24 +211,24 @@ impl<B: Serialize> Invocation<'_, B> {
         hasher.finalize().to_vec()
     }
 
-    fn respond(&self, accepted: Accepted) -> Response {
+    fn respond(&self, resource: &str, accepted: Accepted) -> Response {
         let mut response = (self.success, axum::Json(accepted)).into_response();
-        decorate(&mut response, &accepted);
+        decorate(&mut response, resource, &accepted);
         response
     }
 }
 
-fn decorate(response: &mut Response, accepted: &Accepted) {
+fn decorate(response: &mut Response, resource: &str, accepted: &Accepted) {
     let headers = response.headers_mut();
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", accepted.version)) {
         headers.insert(header::ETAG, etag);
     }
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/customers/{}", accepted.id)) {
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/{resource}/{}", accepted.id)) {
         headers.insert(header::LOCATION, location);
     }
 }
 
-fn replay(stored: StoredResponse) -> Response {
+fn replay(resource: &str, stored: StoredResponse) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let content_type = if status.is_success() {
         "application/json"
@@ -228,7 +244,7 @@ fn replay(stored: StoredResponse) -> Response {
         .headers_mut()
         .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     if let Some(accepted) = accepted.filter(|_| status.is_success()) {
-        decorate(&mut response, &accepted);
+        decorate(&mut response, resource, &accepted);
     }
     response
 }

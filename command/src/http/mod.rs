@@ -11,7 +11,11 @@
 //! - `invocation`: the idempotent command invocation, its response and `ETag`,
 //!   and the mapping of command failures to problems;
 //! - one module of routes per resource: `customers`, `stage`, `activities`,
-//!   `purchases`, `tags`.
+//!   `purchases`, `tags`; `users` (invitations and passwords),
+//!   `user_admin` (the other commands on a user), `teams`, and
+//!   `directory_error` (how directory failures are answered); `auth` (sign-in routes) over `sessions` (password
+//!   sign-in, refresh rotation, attempt limits, revocations), which issue
+//!   and refuse tokens and so belong with HTTP.
 
 use std::sync::Arc;
 
@@ -20,17 +24,25 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use web::JwtKeys;
 
+use crate::directory::DirectoryService;
 use crate::idempotency::IdempotencyStore;
 use crate::service::CommandService;
+use sessions::SessionService;
 
 mod activities;
+mod auth;
 mod customers;
+mod directory_error;
 mod fields;
 mod invocation;
 mod purchases;
 mod requests;
+pub mod sessions;
 mod stage;
 mod tags;
+mod teams;
+mod user_admin;
+mod users;
 
 pub use requests::{
     ArchiveParams, AssignRequest, ForgetRequest, LogActivityRequest, MoveStageRequest,
@@ -41,6 +53,8 @@ pub use requests::{
 #[derive(Clone)]
 pub struct CommandApi {
     pub service: Arc<CommandService>,
+    pub directory: DirectoryService,
+    pub sessions: SessionService,
     pub idempotency: IdempotencyStore,
     pub jwt: JwtKeys,
 }
@@ -72,4 +86,18 @@ pub fn router() -> OpenApiRouter<CommandApi> {
         .routes(routes!(tags::tag_customer))
         .routes(routes!(tags::untag_customer))
         .routes(routes!(customers::forget_customer))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(users::invite_user))
+        .routes(routes!(users::reset_password))
+        .routes(routes!(users::change_my_password))
+        .routes(routes!(user_admin::change_role))
+        .routes(routes!(user_admin::change_user_profile))
+        .routes(routes!(user_admin::deactivate_user))
+        .routes(routes!(user_admin::reactivate_user))
+        .routes(routes!(user_admin::forget_user))
+        .routes(routes!(teams::create_team))
+        .routes(routes!(teams::rename_team))
+        .routes(routes!(teams::put_team_member, teams::remove_team_member))
 }

@@ -17,6 +17,7 @@ mod seed;
 mod serve;
 mod shutdown;
 mod stream;
+mod tenant;
 mod throughput;
 
 use crate::config::{Cli, Command, MigrateArgs, TokenArgs};
@@ -29,6 +30,7 @@ use secrets::jwt_keys;
 use seed::seed;
 use serve::serve;
 use stream::stream;
+use tenant::tenant;
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -40,6 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { action } => audit(action).await,
         Command::Stream(args) => stream(args).await,
         Command::Relay(args) => relay_command(args).await,
+        Command::Tenant { action } => tenant(action).await,
     }
 }
 

@@ -50,6 +50,10 @@ async fn serve_with(args: &ServeArgs, database_url: &str, jwt: JwtKeys) -> anyho
         let tenant = demo::seed(&pool, &data_keys)
             .await
             .context("creating the demo tenant")?;
+        let directory = command::directory::DirectoryService::new(pool.clone(), data_keys.clone());
+        let people = demo::people::create(&directory, tenant)
+            .await
+            .context("creating the demo tenant's people")?;
         let token = jwt.issue(
             tenant,
             "demo-manager",
@@ -59,7 +63,16 @@ async fn serve_with(args: &ServeArgs, database_url: &str, jwt: JwtKeys) -> anyho
         println!("Demo tenant {tenant} is ready.");
         println!("  API:   http://{address}/v1/customers");
         println!("  Docs:  http://{address}/openapi.json");
-        println!("  Token (manager, 12h):\n{token}");
+        println!("  Sign-ins (one-time passwords, shown once):");
+        for person in &people {
+            println!(
+                "    {:<14} {:<8} {}",
+                person.login,
+                person.role.as_str(),
+                person.password.reveal()
+            );
+        }
+        println!("  Token (demo-manager, 12h):\n{token}");
         println!("  Try:   curl -H \"Authorization: Bearer $TOKEN\" -H \"Content-Type: application/json\" -d '{{\"name\":\"张三\"}}' http://{address}/v1/customers");
     }
     tracing::info!(%address, "listening");
@@ -89,7 +102,14 @@ async fn serve_with(args: &ServeArgs, database_url: &str, jwt: JwtKeys) -> anyho
         topic: config.topic,
         health: relay_health,
     });
+    let revocations = tokio::spawn(command::http::sessions::keep_revocations(
+        pool.clone(),
+        state.jwt.revocations().clone(),
+        stop.subscribe(),
+    ));
     let router = app::router(state);
+    // The client's address reaches the sign-in route's attempt limits.
+    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -104,6 +124,9 @@ async fn serve_with(args: &ServeArgs, database_url: &str, jwt: JwtKeys) -> anyho
         if let Err(error) = relay.await {
             tracing::error!(%error, "the relay task failed");
         }
+    }
+    if let Err(error) = revocations.await {
+        tracing::error!(%error, "the revocation refresher failed");
     }
     if let Err(error) = cache_listener.await {
         tracing::error!(%error, "the read cache's listener failed");

@@ -35,7 +35,9 @@
 //!   notes and reasons may hold control characters;
 //! - [`CustomerName`], [`Tag`], [`OrderRef`], [`UserId`] and [`Email`] always
 //!   refused control characters, and still do when decoding, but not
-//!   noncharacters, which they used to accept;
+//!   noncharacters, which they used to accept; [`DisplayName`] and
+//!   [`TeamName`] (newer, with the people directory) decode the same way, so
+//!   every one-line name reads back by one rule;
 //! - [`Phone`] decodes through its constructor: its syntax (ASCII digits and
 //!   `+`) never allowed either kind of character.
 
@@ -98,4 +100,4 @@ pub use chars::{check_chars, is_noncharacter, refused_chars, Refusal, RefusedCha
 pub use contact::{Email, Phone};
 pub use money::{Money, Probability, MAX_MONEY};
 pub use stage::{ActivityType, Stage};
-pub use text::{CustomerName, OrderRef, ShortText, Tag, TextField, UserId};
+pub use text::{CustomerName, DisplayName, OrderRef, ShortText, Tag, TeamName, TextField, UserId};

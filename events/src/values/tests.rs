@@ -71,6 +71,74 @@ fn email_must_have_local_part_and_dotted_domain() {
 }
 
 #[test]
+fn display_name_is_one_to_fifty_characters_after_trimming() {
+    assert_eq!(
+        DisplayName::parse("  王小明 ").map(String::from),
+        Ok("王小明".into())
+    );
+    assert!(DisplayName::parse(&"王".repeat(50)).is_ok());
+    assert_eq!(
+        DisplayName::parse(&"王".repeat(51)),
+        Err(InvalidValue(
+            "display name must be at most 50 characters (got 51)".into()
+        ))
+    );
+    assert_eq!(
+        DisplayName::parse(" \u{3000} "),
+        Err(InvalidValue("display name must not be empty".into()))
+    );
+}
+
+#[test]
+fn display_name_is_one_line() {
+    assert!(DisplayName::parse("王\n小明").is_err());
+    assert!(DisplayName::parse("王\t小明").is_err());
+}
+
+#[test]
+fn team_name_is_one_to_fifty_characters_after_trimming() {
+    assert_eq!(
+        TeamName::parse(" 华东销售一组 ").map(String::from),
+        Ok("华东销售一组".into())
+    );
+    assert!(TeamName::parse(&"组".repeat(50)).is_ok());
+    assert_eq!(
+        TeamName::parse(&"组".repeat(51)),
+        Err(InvalidValue(
+            "team name must be at most 50 characters (got 51)".into()
+        ))
+    );
+    assert_eq!(
+        TeamName::parse(""),
+        Err(InvalidValue("team name must not be empty".into()))
+    );
+}
+
+#[test]
+fn team_name_is_one_line() {
+    assert!(TeamName::parse("华东\n一组").is_err());
+    assert!(TeamName::parse("华东\r\n一组").is_err());
+}
+
+#[test]
+fn stored_display_and_team_names_decode_like_the_other_names() {
+    // Control characters are refused when reading back, noncharacters are not
+    // (the rule of the names that came before them).
+    assert!(serde_json::from_str::<DisplayName>("\"a\\u0000b\"").is_err());
+    assert!(serde_json::from_str::<TeamName>("\"a\\u0007b\"").is_err());
+    assert!(serde_json::from_str::<DisplayName>("\"a\\uffffb\"").is_ok());
+    assert!(serde_json::from_str::<TeamName>("\"a\\ufdd0b\"").is_ok());
+    assert!(serde_json::from_value::<TeamName>(serde_json::json!("组".repeat(51))).is_err());
+    assert_eq!(
+        serde_json::from_str::<DisplayName>("\" 王小明 \"")
+            .ok()
+            .map(String::from),
+        Some("王小明".into()),
+        "trimmed on the way in"
+    );
+}
+
+#[test]
 fn tag_is_one_to_thirty_two_characters() {
     assert!(Tag::parse("重要客户").is_ok());
     assert!(Tag::parse(&"a".repeat(32)).is_ok());
@@ -102,6 +170,16 @@ fn text_constructors() -> Vec<(
             "user id",
             false,
             Box::new(|t| UserId::parse(t).map(String::from)),
+        ),
+        (
+            "display name",
+            false,
+            Box::new(|t| DisplayName::parse(t).map(String::from)),
+        ),
+        (
+            "team name",
+            false,
+            Box::new(|t| TeamName::parse(t).map(String::from)),
         ),
         (
             "subject",

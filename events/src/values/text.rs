@@ -1,5 +1,6 @@
-//! The text values: names, tags, ids and the bounded text fields, each with
-//! its length bound and whether it may span lines.
+//! The text values: names (of customers, users and teams), tags, ids and the
+//! bounded text fields, each with its length bound and whether it may span
+//! lines.
 
 use super::chars::{bounded_text, stored_text, trimmed_within, TextKind};
 use super::InvalidValue;
@@ -85,6 +86,37 @@ impl UserId {
     }
     fn from_stored(raw: &str) -> Result<Self, InvalidValue> {
         stored_text(raw, "user id", Self::MAX_CHARS).map(Self)
+    }
+}
+
+string_newtype!(
+    /// How a user of the tenant is shown to others (the people directory,
+    /// owners, timelines): 1–50 characters after trimming, one line. It is
+    /// personal data, sealed with the user's data key in events.
+    DisplayName, decode = DisplayName::from_stored
+);
+impl DisplayName {
+    pub const MAX_CHARS: usize = 50;
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        bounded_text(raw, "display name", Self::MAX_CHARS, TextKind::SingleLine).map(Self)
+    }
+    fn from_stored(raw: &str) -> Result<Self, InvalidValue> {
+        stored_text(raw, "display name", Self::MAX_CHARS).map(Self)
+    }
+}
+
+string_newtype!(
+    /// A team's name: 1–50 characters after trimming, one line. Not personal
+    /// data: it names a group, so it is stored in clear.
+    TeamName, decode = TeamName::from_stored
+);
+impl TeamName {
+    pub const MAX_CHARS: usize = 50;
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        bounded_text(raw, "team name", Self::MAX_CHARS, TextKind::SingleLine).map(Self)
+    }
+    fn from_stored(raw: &str) -> Result<Self, InvalidValue> {
+        stored_text(raw, "team name", Self::MAX_CHARS).map(Self)
     }
 }
 

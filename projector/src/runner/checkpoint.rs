@@ -164,7 +164,10 @@ pub async fn has_applied(
 ) -> Result<bool, sqlx::Error> {
     let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
     sqlx::query_scalar(
-        "SELECT coalesce(bool_and((e.tx, e.global_position) <= (c.tx, c.position)), true)
+        // Events the projections do not read (the directory's users and
+        // teams, whose tables are written with the append) count as applied.
+        "SELECT coalesce(bool_and((e.tx, e.global_position) <= (c.tx, c.position)
+                                  OR e.aggregate_type <> 'Customer'), true)
            FROM projection_checkpoints c, events e
           WHERE c.name = ANY($1) AND e.global_position = $2",
     )

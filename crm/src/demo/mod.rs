@@ -1,6 +1,8 @@
 //! `crm serve --demo`: a demo tenant with a few dozen realistic customers,
 //! created through the same command service the API uses.
 
+pub mod people;
+
 use std::str::FromStr;
 
 use chrono::{Duration, SubsecRound, Utc};
