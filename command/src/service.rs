@@ -18,6 +18,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::aggregate::{Action, Customer, CustomerCommand, CustomerError};
+use events::values::UserId;
 use events::CustomerEvent;
 use store::data_keys::{DataKeys, KeyError};
 
@@ -154,6 +155,9 @@ impl CommandService {
             .map_err(ExecuteError::Rejected)?;
         let mut events = sink.collect().await;
         let tenant_id = command_tenant;
+        if let Some(owner) = events.iter().find_map(new_owner) {
+            self.require_active_owner(tenant_id, owner).await?;
+        }
         if let Action::Forget { reason } = &action {
             // Destroy first: if the append then fails, the data is erased anyway
             // and a retry appends the event; the reverse order could leave the
@@ -187,6 +191,31 @@ impl CommandService {
             .last()
             .map_or(0, |envelope| envelope.sequence as u64);
         self.accepted(customer_id, sequence).await
+    }
+
+    /// In a tenant with a directory, a customer's owner must be an active
+    /// user of it. Tenants without one (their tokens come from `crm token`)
+    /// name owners freely, as before the directory existed.
+    async fn require_active_owner(
+        &self,
+        tenant_id: Uuid,
+        owner: &UserId,
+    ) -> Result<(), ExecuteError> {
+        let (has_directory, active): (bool, Option<bool>) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM directory_users WHERE tenant_id = $1),
+                    (SELECT active FROM directory_users WHERE tenant_id = $1 AND login = $2)",
+        )
+        .bind(tenant_id)
+        .bind(owner.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        if has_directory && active != Some(true) {
+            return Err(ExecuteError::Rejected(CustomerError::Invalid {
+                field: "owner_id",
+                message: format!("{owner} is not an active user of this tenant"),
+            }));
+        }
+        Ok(())
     }
 
     async fn accepted(&self, id: Uuid, sequence: u64) -> Result<Accepted, ExecuteError> {
@@ -235,6 +264,15 @@ impl CommandService {
             })
         })
         .transpose()
+    }
+}
+
+/// The owner an event gives its customer, if it gives one.
+fn new_owner(event: &CustomerEvent) -> Option<&UserId> {
+    match event {
+        CustomerEvent::CustomerRegistered(registered) => Some(&registered.owner_id),
+        CustomerEvent::CustomerAssigned(assigned) => Some(&assigned.owner_id),
+        _ => None,
     }
 }
 

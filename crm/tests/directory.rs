@@ -504,3 +504,113 @@ async fn forgetting_a_user_erases_its_personal_data(pool: PgPool) {
             .expect("row");
     assert_eq!(name, None);
 }
+
+#[sqlx::test(migrator = "crm::db::MIGRATOR")]
+async fn in_a_tenant_with_a_directory_owners_are_its_active_users(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let admin = app.token(Role::Admin, "boss");
+    // No directory yet: owners are named freely, as before it existed.
+    let early = app
+        .call(
+            Method::POST,
+            "/v1/customers",
+            &admin,
+            json!({"name": "张三", "owner_id": "somebody"}),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .id();
+    invite(&app, &admin, "rep-1", "rep")
+        .await
+        .expect(StatusCode::CREATED);
+    let rep_2 = invite(&app, &admin, "rep-2", "rep")
+        .await
+        .expect(StatusCode::CREATED)
+        .id();
+    app.call(
+        Method::POST,
+        &format!("/v1/users/{rep_2}/deactivate"),
+        &admin,
+        json!({}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let events = app.event_count().await;
+    for owner in ["nobody", "rep-2"] {
+        let refused = app
+            .call(
+                Method::POST,
+                "/v1/customers",
+                &admin,
+                json!({"name": "李四", "owner_id": owner}),
+            )
+            .await
+            .expect(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            refused.body["errors"]["owner_id"].is_array(),
+            "{}",
+            refused.body
+        );
+        app.call(
+            Method::PUT,
+            &format!("/v1/customers/{early}/owner"),
+            &admin,
+            json!({"owner_id": owner}),
+        )
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    // An admin's token for a login outside the directory registers for nobody.
+    app.call(
+        Method::POST,
+        "/v1/customers",
+        &admin,
+        json!({"name": "王五"}),
+    )
+    .await
+    .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.event_count().await, events);
+    app.call(
+        Method::POST,
+        "/v1/customers",
+        &admin,
+        json!({"name": "李四", "owner_id": "rep-1"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    app.call(
+        Method::PUT,
+        &format!("/v1/customers/{early}/owner"),
+        &admin,
+        json!({"owner_id": "rep-1"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    // Deactivating a user keeps its customers its own.
+    let rep_1 = app
+        .call(Method::GET, "/v1/users", &admin, Value::Null)
+        .await
+        .body["users"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.call(
+        Method::POST,
+        &format!("/v1/users/{rep_1}/deactivate"),
+        &admin,
+        json!({}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    common::project(&pool).await;
+    let customer = app
+        .call(
+            Method::GET,
+            &format!("/v1/customers/{early}"),
+            &admin,
+            Value::Null,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(customer.body["owner_id"], "rep-1");
+}

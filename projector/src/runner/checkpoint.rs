@@ -164,10 +164,15 @@ pub async fn has_applied(
 ) -> Result<bool, sqlx::Error> {
     let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
     sqlx::query_scalar(
-        // Events the projections do not read (the directory's users and
-        // teams, whose tables are written with the append) count as applied.
-        "SELECT coalesce(bool_and((e.tx, e.global_position) <= (c.tx, c.position)
-                                  OR e.aggregate_type <> 'Customer'), true)
+        // Applied means: no Customer event up to `position` (in commit
+        // order) lies beyond the checkpoint. For a Customer event that is
+        // the event itself; events the projections do not read (the
+        // directory's users and teams) wait only for those before them.
+        "SELECT coalesce(bool_and(NOT EXISTS (
+                    SELECT 1 FROM events p
+                     WHERE (p.tx, p.global_position) > (c.tx, c.position)
+                       AND (p.tx, p.global_position) <= (e.tx, e.global_position)
+                       AND p.aggregate_type = 'Customer')), true)
            FROM projection_checkpoints c, events e
           WHERE c.name = ANY($1) AND e.global_position = $2",
     )
