@@ -613,4 +613,36 @@ async fn in_a_tenant_with_a_directory_owners_are_its_active_users(pool: PgPool) 
         .await
         .expect(StatusCode::OK);
     assert_eq!(customer.body["owner_id"], "rep-1");
+    // Answers carry the owner's display name from the directory.
+    assert_eq!(customer.body["owner_name"], "rep-1 名");
+    let list = app
+        .call(
+            Method::GET,
+            "/v1/customers?owner_id=rep-1",
+            &admin,
+            Value::Null,
+        )
+        .await
+        .expect(StatusCode::OK);
+    let names: Vec<&Value> = list.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|c| &c["owner_name"])
+        .collect();
+    assert_eq!(names, [&json!("rep-1 名"), &json!("rep-1 名")]);
+    let funnel = app
+        .call(
+            Method::GET,
+            "/v1/funnel?owner_id=rep-1",
+            &admin,
+            Value::Null,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        funnel.body["stages"][0]["customers"][0]["owner_name"], "rep-1 名",
+        "{}",
+        funnel.body
+    );
 }

@@ -34,3 +34,8 @@ pub fn database_unavailable(error: &sqlx::Error) -> bool {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
     )
 }
+
+/// The channel on which writers of read models announce, at commit, which
+/// tenants' read models changed: tenant ids separated by commas, or `*`.
+/// The read cache listens to it.
+pub const READ_MODELS_CHANNEL: &str = "crm_read_models";

@@ -167,6 +167,7 @@ impl DirectoryService {
         if let Some(password) = password {
             store_password(&mut tx, user_id, &password, &action).await?;
         }
+        announce(&mut tx, tenant_id).await?;
         tx.commit().await?;
         Ok(accepted(user_id, version + 1, position.unwrap_or_default()))
     }
@@ -245,12 +246,24 @@ impl DirectoryService {
             )
             .await?;
             apply_team(&mut tx, tenant_id, team_id, &event, version + 1, now).await?;
+            announce(&mut tx, tenant_id).await?;
             tx.commit().await?;
             Ok(accepted(team_id, version + 1, position.unwrap_or_default()))
         }
         .instrument(span)
         .await
     }
+}
+
+/// Tells the read cache, at commit, that the tenant's answers changed (they
+/// carry owners' display names).
+async fn announce(conn: &mut PgConnection, tenant_id: Uuid) -> Result<(), DirectoryError> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(store::READ_MODELS_CHANNEL)
+        .bind(tenant_id.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 fn accepted(id: Uuid, version: u64, position: i64) -> Accepted {

@@ -77,7 +77,7 @@ pub(crate) async fn relaxed_durability(conn: &mut PgConnection) -> Result<(), sq
 
 /// The channel on which projections announce, at commit, which tenants' read
 /// models changed: tenant ids separated by commas, or [`ALL_TENANTS`].
-pub const READ_MODELS_CHANNEL: &str = "crm_read_models";
+pub const READ_MODELS_CHANNEL: &str = store::READ_MODELS_CHANNEL;
 pub const ALL_TENANTS: &str = "*";
 /// NOTIFY payloads must stay below 8,000 bytes.
 const MAX_NOTICE_BYTES: usize = 7_000;

@@ -37,6 +37,9 @@ pub struct CustomerSummary {
     pub(super) position: Option<String>,
     pub(super) source: Option<String>,
     pub(super) owner_id: String,
+    /// The owner's display name in the tenant's directory; `null` when the
+    /// owner is not in it (or its personal data was erased).
+    pub(super) owner_name: Option<String>,
     pub(super) stage: String,
     #[schema(value_type = String)]
     #[serde(with = "rust_decimal::serde::str")]
@@ -58,6 +61,8 @@ pub struct CustomerSummary {
 /// push the instant's bind and `) AS lifecycle` next.
 pub(super) const SUMMARY_COLUMNS: &str = "id, name, company, phone, email, industry, position, source, owner_id, stage, \
      deal_value, probability, tags, archived, registered_at, last_activity_at, last_contact_at, version, \
+     (SELECT d.display_name FROM directory_users d \
+       WHERE d.tenant_id = rm_customers.tenant_id AND d.login = rm_customers.owner_id) AS owner_name, \
      crm_lifecycle(purchase_count, total_amount, last_purchase_at, last_contact_at, ";
 
 /// `WHERE` on `rm_customers`: the caller's tenant, and a rep's own customers.

@@ -45,6 +45,8 @@ pub struct CustomerCard {
     #[serde(with = "rust_decimal::serde::float")]
     probability: Decimal,
     owner_id: String,
+    /// The owner's display name in the tenant's directory, if it is there.
+    owner_name: Option<String>,
     last_activity_at: Option<DateTime<Utc>>,
     /// The first two tags.
     tags: Vec<String>,
@@ -247,6 +249,7 @@ mod tests {
             deal_value: Decimal::ZERO,
             probability: Decimal::ZERO,
             owner_id: "rep".to_owned(),
+            owner_name: None,
             last_activity_at: None,
             tags: Vec::new(),
             stage: stage.as_str().to_owned(),

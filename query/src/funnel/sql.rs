@@ -130,8 +130,11 @@ pub(super) async fn top_cards(
         "SELECT card.* FROM unnest(ARRAY['lead', 'qualified', 'proposal', 'negotiation',
                                          'closed_won', 'closed_lost']) AS wanted(stage)
          CROSS JOIN LATERAL (
-            SELECT id, name, company, deal_value, probability, owner_id, last_activity_at,
-                   tags[1:2] AS tags, stage
+            SELECT id, name, company, deal_value, probability, owner_id,
+                   (SELECT d.display_name FROM directory_users d
+                     WHERE d.tenant_id = rm_customers.tenant_id
+                       AND d.login = rm_customers.owner_id) AS owner_name,
+                   last_activity_at, tags[1:2] AS tags, stage
               FROM rm_customers",
     );
     scope.push_filters(&mut builder);
