@@ -61,6 +61,8 @@ pub struct AppState {
     pub relay: Option<RelayMonitor>,
     /// Answers of the read routes ([`query::ReadCache::disabled`] unless set).
     pub cache: query::ReadCache,
+    /// Sign-in attempts allowed per login and per client address.
+    pub sign_in_limits: command::http::sessions::AttemptLimits,
 }
 
 impl AppState {
@@ -72,6 +74,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             relay: None,
             cache: query::ReadCache::disabled(),
+            sign_in_limits: command::http::sessions::AttemptLimits::default(),
         }
     }
 }
@@ -90,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         sessions: command::http::sessions::SessionService::new(
             state.pool.clone(),
             state.jwt.clone(),
+            state.sign_in_limits,
         ),
         idempotency: IdempotencyStore::new(state.pool.clone()),
         jwt: state.jwt.clone(),

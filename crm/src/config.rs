@@ -312,6 +312,16 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(0..=65_536))]
     pub read_cache_mb: u64,
 
+    /// Sign-in attempts allowed per login in five minutes (then 429).
+    #[arg(long, env = "CRM_SIGN_IN_ATTEMPTS_PER_LOGIN", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub sign_in_attempts_per_login: u32,
+
+    /// Sign-in attempts allowed per client address in five minutes (then 429).
+    #[arg(long, env = "CRM_SIGN_IN_ATTEMPTS_PER_ADDRESS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub sign_in_attempts_per_address: u32,
+
     /// Run the projectors inside the service (turn off when `crm projector run` runs elsewhere).
     #[arg(long, env = "CRM_PROJECTOR", default_value_t = true, action = clap::ArgAction::Set)]
     pub projector: bool,
@@ -326,6 +336,13 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    pub fn sign_in_limits(&self) -> command::http::sessions::AttemptLimits {
+        command::http::sessions::AttemptLimits {
+            per_login: self.sign_in_attempts_per_login,
+            per_address: self.sign_in_attempts_per_address,
+        }
+    }
+
     pub fn read_cache(&self) -> query::CacheSettings {
         query::CacheSettings {
             time_to_live: Duration::from_millis(self.read_cache_ttl_ms),

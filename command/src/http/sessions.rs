@@ -29,10 +29,24 @@ use crate::credentials::{HashError, Password, PasswordHash};
 pub const ACCESS_TTL: Duration = Duration::from_secs(15 * 60);
 /// How long a refresh token lives unused.
 pub const REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
-/// Attempts per login, and per client address, in [`ATTEMPT_WINDOW`].
-pub const ATTEMPTS_PER_LOGIN: u32 = 5;
-pub const ATTEMPTS_PER_ADDRESS: u32 = 30;
 pub const ATTEMPT_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// Sign-in attempts allowed per login, and per client address, in
+/// [`ATTEMPT_WINDOW`].
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptLimits {
+    pub per_login: u32,
+    pub per_address: u32,
+}
+
+impl Default for AttemptLimits {
+    fn default() -> Self {
+        Self {
+            per_login: 5,
+            per_address: 30,
+        }
+    }
+}
 /// How often the set of deactivated users' logins is read again.
 pub const REVOCATION_REFRESH: Duration = Duration::from_secs(30);
 
@@ -75,6 +89,7 @@ pub enum SessionError {
 pub struct SessionService {
     pool: PgPool,
     jwt: JwtKeys,
+    limits: AttemptLimits,
     limiter: Arc<AttemptLimiter>,
 }
 
@@ -83,10 +98,11 @@ pub struct SessionService {
 static DECOY: OnceCell<PasswordHash> = OnceCell::const_new();
 
 impl SessionService {
-    pub fn new(pool: PgPool, jwt: JwtKeys) -> Self {
+    pub fn new(pool: PgPool, jwt: JwtKeys, limits: AttemptLimits) -> Self {
         Self {
             pool,
             jwt,
+            limits,
             limiter: Arc::default(),
         }
     }
@@ -100,8 +116,8 @@ impl SessionService {
         address: &str,
     ) -> Result<Session, SessionError> {
         let login_key = format!("{tenant_id}/{login}");
-        self.limiter.take(&login_key, ATTEMPTS_PER_LOGIN)?;
-        self.limiter.take(address, ATTEMPTS_PER_ADDRESS)?;
+        self.limiter.take(&login_key, self.limits.per_login)?;
+        self.limiter.take(address, self.limits.per_address)?;
         let row: Option<(Uuid, String, String, bool, bool)> = match UserId::parse(login) {
             Ok(login) => {
                 sqlx::query_as(

@@ -97,6 +97,7 @@ async fn serve_with(args: &ServeArgs, database_url: &str, jwt: JwtKeys) -> anyho
     });
     let mut state = AppState::new(pool.clone(), jwt, data_keys);
     state.cache = query::ReadCache::new(args.read_cache());
+    state.sign_in_limits = args.sign_in_limits();
     let cache_listener = tokio::spawn(state.cache.clone().listen(pool.clone(), stop.subscribe()));
     state.relay = relay_config.map(|config| crate::ops::RelayMonitor {
         topic: config.topic,
