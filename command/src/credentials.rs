@@ -4,8 +4,9 @@
 //! Hashing is deliberately slow (argon2id with OWASP's recommended
 //! parameters: 19 MiB, 2 iterations, 1 lane — the `argon2` crate's
 //! defaults), so it runs on tokio's blocking pool behind a semaphore of one
-//! permit per core: a burst of sign-ins queues for the hasher instead of
-//! taking every thread the other requests need.
+//! permit per two cores (at least one): a burst of sign-ins queues for the
+//! hasher instead of taking the cores the other requests need
+//! (BENCHMARKS.md, "Sign-in").
 
 use std::sync::LazyLock;
 
@@ -76,7 +77,7 @@ pub struct HashError(String);
 
 static HASHERS: LazyLock<Semaphore> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    Semaphore::new(cores)
+    Semaphore::new((cores / 2).max(1))
 });
 
 impl PasswordHash {

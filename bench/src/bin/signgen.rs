@@ -73,8 +73,21 @@ async fn main() -> anyhow::Result<()> {
                 .filter_map(|line| line.split_once('\t'))
                 .map(|(login, password)| (login.to_owned(), password.to_owned()))
                 .collect();
-            anyhow::ensure!(!users.is_empty(), "no credentials in {}", credentials.display());
-            run(&cli.url, tenant, Arc::new(users), clients, warmup, duration, json_out).await
+            anyhow::ensure!(
+                !users.is_empty(),
+                "no credentials in {}",
+                credentials.display()
+            );
+            run(
+                &cli.url,
+                tenant,
+                Arc::new(users),
+                clients,
+                warmup,
+                duration,
+                json_out,
+            )
+            .await
         }
     }
 }
@@ -143,7 +156,10 @@ async fn run(
                 }
                 match answer {
                     Ok(answer) => {
-                        *measured.statuses.entry(answer.status().as_u16()).or_default() += 1;
+                        *measured
+                            .statuses
+                            .entry(answer.status().as_u16())
+                            .or_default() += 1;
                         let _ = answer.bytes().await;
                         measured.latencies.push(micros(done - sent));
                     }
