@@ -646,3 +646,60 @@ async fn in_a_tenant_with_a_directory_owners_are_its_active_users(pool: PgPool) 
         funnel.body
     );
 }
+
+#[sqlx::test(migrator = "crm::db::MIGRATOR")]
+async fn the_demo_has_people_who_can_sign_in_again_after_a_restart(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let tenant = crm::demo::seed(&pool, &app.data_keys)
+        .await
+        .expect("demo customers");
+    let directory = DirectoryService::new(pool.clone(), app.data_keys.clone());
+    let first = crm::demo::people::create(&directory, tenant)
+        .await
+        .expect("people");
+    let logins: Vec<(&str, Role)> = first.iter().map(|p| (p.login.as_str(), p.role)).collect();
+    assert_eq!(
+        logins,
+        [
+            ("demo-admin", Role::Admin),
+            ("demo-manager", Role::Manager),
+            ("rep-zhang", Role::Rep),
+            ("rep-li", Role::Rep),
+            ("rep-wang", Role::Rep),
+            ("demo-auditor", Role::Auditor),
+        ]
+    );
+    let members: Vec<(String, String)> = sqlx::query_as(
+        "SELECT login, role FROM directory_team_members WHERE tenant_id = $1 ORDER BY login",
+    )
+    .bind(tenant)
+    .fetch_all(&pool)
+    .await
+    .expect("members");
+    assert_eq!(
+        members,
+        [
+            ("demo-manager".to_owned(), "manager".to_owned()),
+            ("rep-li".to_owned(), "member".to_owned()),
+            ("rep-zhang".to_owned(), "member".to_owned()),
+        ]
+    );
+    // A second start gives everyone a fresh one-time password; the old one stops working.
+    let second = crm::demo::people::create(&directory, tenant)
+        .await
+        .expect("again");
+    assert_eq!(second.len(), 6);
+    let (_, hash) = directory
+        .credentials(tenant, &UserId::parse("rep-zhang").expect("login"))
+        .await
+        .expect("credentials")
+        .expect("rep-zhang");
+    assert!(hash
+        .verify(second[2].password.reveal().to_owned())
+        .await
+        .expect("verify"));
+    assert!(!hash
+        .verify(first[2].password.reveal().to_owned())
+        .await
+        .expect("verify"));
+}
