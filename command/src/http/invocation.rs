@@ -149,11 +149,7 @@ impl<B: Serialize> Invocation<'_, B> {
             key: &key,
         };
         let store = &self.api.idempotency;
-        match store
-            .claim(&scope, &self.fingerprint())
-            .await
-            .map_err(ApiError::internal)?
-        {
+        match store.claim(&scope, &self.fingerprint()).await? {
             Claim::Owned => {}
             Claim::Replay(stored) => return Ok(replay(resource, stored)),
             Claim::Mismatch => {
