@@ -17,9 +17,10 @@ use sqlx::PgPool;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::aggregate::{Action, Customer, CustomerCommand, CustomerError};
+use crate::aggregate::{Action, Actor, Customer, CustomerCommand, CustomerError};
 use events::values::UserId;
 use events::CustomerEvent;
+use events::Role;
 use store::data_keys::{DataKeys, KeyError};
 
 /// What a command answers: the stream, its new version and the global position
@@ -143,6 +144,11 @@ impl CommandService {
         }
         let stream_id = customer_id.to_string();
         let mut context = self.store.load_aggregate(&stream_id).await?;
+        if command.actor.role == Role::Manager {
+            if let Some(owner) = context.aggregate().owner_id() {
+                self.require_managed(&command.actor, owner).await?;
+            }
+        }
         let sink = EventSink::<Customer>::default();
         let mut metadata = base_metadata(&command, request);
         let now = command.now;
@@ -191,6 +197,21 @@ impl CommandService {
             .last()
             .map_or(0, |envelope| envelope.sequence as u64);
         self.accepted(customer_id, sequence).await
+    }
+
+    /// A manager changes only the customers of the teams it manages (and its
+    /// own), once the tenant has a directory; others look absent, as on the
+    /// read side.
+    async fn require_managed(&self, actor: &Actor, owner: &UserId) -> Result<(), ExecuteError> {
+        let scope =
+            store::directory::managed_owners(&self.pool, actor.tenant_id, actor.user_id.as_str())
+                .await?;
+        match scope {
+            Some(owners) if !owners.iter().any(|managed| managed == owner.as_str()) => {
+                Err(ExecuteError::Rejected(CustomerError::NotFound))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// In a tenant with a directory, a customer's owner must be an active

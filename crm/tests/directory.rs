@@ -703,3 +703,128 @@ async fn the_demo_has_people_who_can_sign_in_again_after_a_restart(pool: PgPool)
         .await
         .expect("verify"));
 }
+
+#[sqlx::test(migrator = "crm::db::MIGRATOR")]
+async fn a_manager_sees_and_changes_its_teams_customers_only(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let admin = app.token(Role::Admin, "boss");
+    for (login, role) in [("mia", "manager"), ("rep-1", "rep"), ("rep-2", "rep")] {
+        invite(&app, &admin, login, role)
+            .await
+            .expect(StatusCode::CREATED);
+    }
+    let team = app
+        .call(Method::POST, "/v1/teams", &admin, json!({"name": "一组"}))
+        .await
+        .expect(StatusCode::CREATED)
+        .id();
+    for (login, role) in [("mia", "manager"), ("rep-1", "member")] {
+        app.call(
+            Method::PUT,
+            &format!("/v1/teams/{team}/members/{login}"),
+            &admin,
+            json!({"role": role}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    }
+    let mut ids = std::collections::HashMap::new();
+    for owner in ["mia", "rep-1", "rep-2"] {
+        let id = app
+            .call(
+                Method::POST,
+                "/v1/customers",
+                &admin,
+                json!({"name": format!("{owner} 的客户"), "owner_id": owner, "deal_value": "100"}),
+            )
+            .await
+            .expect(StatusCode::CREATED)
+            .id();
+        ids.insert(owner, id);
+    }
+    common::project(&pool).await;
+    let mia = app.token(Role::Manager, "mia");
+    let listed = app
+        .call(Method::GET, "/v1/customers", &mia, Value::Null)
+        .await
+        .expect(StatusCode::OK);
+    let mut owners: Vec<&str> = listed.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|c| c["owner_id"].as_str())
+        .collect();
+    owners.sort_unstable();
+    assert_eq!(owners, ["mia", "rep-1"]);
+    let funnel = app
+        .call(Method::GET, "/v1/funnel", &mia, Value::Null)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(funnel.body["totals"]["count"], 2, "{}", funnel.body);
+    let outside = ids["rep-2"];
+    app.call(
+        Method::GET,
+        &format!("/v1/customers/{outside}"),
+        &mia,
+        Value::Null,
+    )
+    .await
+    .expect(StatusCode::NOT_FOUND);
+    app.call(
+        Method::GET,
+        &format!("/v1/customers/{outside}/timeline"),
+        &mia,
+        Value::Null,
+    )
+    .await
+    .expect(StatusCode::NOT_FOUND);
+    app.call(
+        Method::PUT,
+        &format!("/v1/customers/{outside}/stage"),
+        &mia,
+        json!({"stage": "qualified"}),
+    )
+    .await
+    .expect(StatusCode::NOT_FOUND);
+    app.call(
+        Method::PUT,
+        &format!("/v1/customers/{}/stage", ids["rep-1"]),
+        &mia,
+        json!({"stage": "qualified"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    // An admin sees the tenant; rep-2 only its own.
+    let all = app
+        .call(Method::GET, "/v1/customers", &admin, Value::Null)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(all.body["items"].as_array().expect("items").len(), 3);
+    let rep_2 = app.token(Role::Rep, "rep-2");
+    let own = app
+        .call(Method::GET, "/v1/customers", &rep_2, Value::Null)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(own.body["items"].as_array().expect("items").len(), 1);
+    // The tenant-wide stream is not hers to read.
+    app.call(Method::GET, "/v1/events", &mia, Value::Null)
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    // Leaving the team takes rep-1's customers out of mia's sight.
+    app.call(
+        Method::DELETE,
+        &format!("/v1/teams/{team}/members/rep-1"),
+        &admin,
+        Value::Null,
+    )
+    .await
+    .expect(StatusCode::OK);
+    app.call(
+        Method::GET,
+        &format!("/v1/customers/{}", ids["rep-1"]),
+        &mia,
+        Value::Null,
+    )
+    .await
+    .expect(StatusCode::NOT_FOUND);
+}

@@ -25,6 +25,12 @@ impl FromRef<QueryApi> for JwtKeys {
     }
 }
 
+impl FromRef<QueryApi> for PgPool {
+    fn from_ref(api: &QueryApi) -> PgPool {
+        api.pool.clone()
+    }
+}
+
 impl FromRef<QueryApi> for ReadCache {
     fn from_ref(api: &QueryApi) -> ReadCache {
         api.cache.clone()

@@ -355,6 +355,7 @@ where
     S: Send + Sync,
     ReadCache: FromRef<S>,
     JwtKeys: FromRef<S>,
+    PgPool: FromRef<S>,
 {
     let read_cache = ReadCache::from_ref(&state);
     let Some(cache) = read_cache.inner() else {
@@ -373,11 +374,14 @@ where
         return next.run(Request::from_parts(parts, body)).await;
     };
     parts.extensions.insert(caller.clone());
-    let visibility = Visibility::from(&caller);
+    let Ok(visibility) = Visibility::of(&PgPool::from_ref(&state), &caller).await else {
+        // The route meets the same failure and answers it.
+        return next.run(Request::from_parts(parts, body)).await;
+    };
     let key = format!(
         "{}|{}|{}",
         caller.role.as_str(),
-        visibility.owner_id.as_deref().unwrap_or(""),
+        visibility.key(),
         parts.uri
     );
     if let Some(answer) = cache.get(caller.tenant_id, &key) {

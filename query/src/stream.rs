@@ -20,6 +20,7 @@ use web::{ApiError, Caller, Problem, Role};
 
 use crate::api::QueryApi;
 use crate::audit::NDJSON;
+use crate::visibility::Visibility;
 
 const READERS: &[Role] = &[Role::Manager, Role::Admin, Role::Auditor];
 const DEFAULT_LIMIT: i64 = 100;
@@ -117,7 +118,7 @@ pub struct StreamPage {
         (status = 200, description = "The tenant's events in commit order, CloudEvents 1.0 (JSON page, or NDJSON with Accept: application/x-ndjson)", body = StreamPage),
         (status = 400, description = "Bad parameter or unknown position", body = Problem, content_type = "application/problem+json"),
         Unauthorized,
-        (status = 403, description = "Reps do not read the tenant-wide stream", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Reps, and managers of a tenant with a directory, do not read the tenant-wide stream", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -128,6 +129,14 @@ pub(crate) async fn get_events(
     Query(params): Query<StreamParams>,
 ) -> Result<Response, ApiError> {
     caller.require(READERS)?;
+    // The stream is the whole tenant's: a manager who sees only its teams'
+    // customers (the tenant has a directory) may not read it.
+    if caller.role == Role::Manager && Visibility::of(&api.pool, &caller).await?.owners.is_some() {
+        return Err(ApiError::Forbidden(
+            "the tenant-wide stream is for admins and auditors; a manager sees its teams' customers"
+                .into(),
+        ));
+    }
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::BadRequest(format!(

@@ -1,27 +1,66 @@
-//! Which customers a caller may see.
+//! Which customers a caller may see: the one rule every read route applies.
+//!
+//! An admin and an auditor see the whole tenant; a rep its own customers. A
+//! manager sees its own and those of the members of the teams it manages,
+//! once the tenant has a directory; a tenant without one (its tokens come
+//! from `crm token`) keeps the older rule, a manager seeing the tenant.
 
+use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
-use web::Caller;
+use web::{Caller, Role};
 
-/// Which customers a caller may see: its tenant, and for a rep only its own.
 #[derive(Debug, Clone)]
 pub(crate) struct Visibility {
     pub tenant_id: Uuid,
-    pub owner_id: Option<String>,
+    /// Whose customers the caller sees; `None`: everyone's in the tenant.
+    pub owners: Option<Vec<String>>,
 }
 
 impl Visibility {
+    /// The caller's visibility. Reads the directory for managers only.
+    pub async fn of(pool: &PgPool, caller: &Caller) -> Result<Self, sqlx::Error> {
+        let owners = match caller.role {
+            Role::Admin | Role::Auditor => None,
+            Role::Rep => Some(vec![caller.user_id.clone()]),
+            Role::Manager => {
+                store::directory::managed_owners(pool, caller.tenant_id, &caller.user_id).await?
+            }
+        };
+        Ok(Self {
+            tenant_id: caller.tenant_id,
+            owners,
+        })
+    }
+
     /// Whether a customer owned by `owner_id` (of the caller's tenant) is visible.
     pub fn sees(&self, owner_id: &str) -> bool {
-        self.owner_id.as_deref().is_none_or(|own| own == owner_id)
+        self.owners
+            .as_ref()
+            .is_none_or(|owners| owners.iter().any(|owner| owner == owner_id))
     }
-}
 
-impl From<&Caller> for Visibility {
-    fn from(caller: &Caller) -> Self {
-        Visibility {
-            tenant_id: caller.tenant_id,
-            owner_id: (!caller.role.sees_whole_tenant()).then(|| caller.user_id.clone()),
+    /// ` AND owner_id ...` restricting a query on `rm_customers` (or the
+    /// funnel totals) to the visible owners; nothing for the whole tenant.
+    pub fn push_owner_filter(&self, builder: &mut QueryBuilder<'_, Postgres>) {
+        match self.owners.as_deref() {
+            None => {}
+            // One owner (every rep): the plain equality the indexes were planned for.
+            Some([owner]) => {
+                builder.push(" AND owner_id = ").push_bind(owner.clone());
+            }
+            Some(owners) => {
+                builder
+                    .push(" AND owner_id = ANY(")
+                    .push_bind(owners.to_vec())
+                    .push(")");
+            }
         }
+    }
+
+    /// Names the visible set in cache keys.
+    pub fn key(&self) -> String {
+        self.owners
+            .as_ref()
+            .map_or_else(|| "*".to_owned(), |owners| owners.join(","))
     }
 }

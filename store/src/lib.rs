@@ -9,7 +9,9 @@
 //!   caller's transaction (the directory's users and teams);
 //! - [`data_keys`]: the data keys of the people personal fields describe
 //!   (customers, users), wrapped by the master key;
-//! - [`dead_letters`]: the poison-event policy of every reader of the log.
+//! - [`dead_letters`]: the poison-event policy of every reader of the log;
+//! - [`directory`]: what both sides ask of the directory tables (whose
+//!   customers a manager sees).
 //!
 //! Every aggregate type appends to the one `events` table; readers select
 //! the aggregate types they fold (the projector and relay: `Customer`), so the next
@@ -19,6 +21,7 @@
 pub mod chain;
 pub mod data_keys;
 pub mod dead_letters;
+pub mod directory;
 pub mod source;
 pub mod streams;
 

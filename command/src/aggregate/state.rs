@@ -41,6 +41,11 @@ impl Customer {
         self.version
     }
 
+    /// The owner, once registered.
+    pub fn owner_id(&self) -> Option<&UserId> {
+        self.state.as_ref().map(|state| &state.owner_id)
+    }
+
     /// The sequence of the event a no-op command stands for: the original
     /// purchase for a repeated `order_ref`, otherwise the current version.
     pub fn sequence_answering(&self, action: &Action) -> u64 {

@@ -94,7 +94,7 @@ pub(crate) async fn get_customer(
     Query(params): Query<FreshnessParams>,
 ) -> Result<Response, ApiError> {
     let fresh = wait_for(&api.pool, &[Projection::Customers], params.min_position).await?;
-    let visibility = Visibility::from(&caller);
+    let visibility = Visibility::of(&api.pool, &caller).await?;
     let (customer, source) =
         visible_record_cached(&api, &visibility, id, params.min_position.is_some()).await?;
     let profile = customer.profile(&api.pool, Utc::now()).await?;
@@ -155,7 +155,7 @@ pub(crate) async fn get_profile(
         .transpose()?
         .unwrap_or_else(Utc::now);
     let fresh = wait_for(&api.pool, &[Projection::Customers], params.min_position).await?;
-    let visibility = Visibility::from(&caller);
+    let visibility = Visibility::of(&api.pool, &caller).await?;
     let (customer, source) =
         visible_record_cached(&api, &visibility, id, params.min_position.is_some()).await?;
     if as_of < customer.summary.registered_at {

@@ -120,7 +120,7 @@ pub(crate) async fn list_customers(
     let limit = page_size(params.limit)?;
     let sort = params.sort.unwrap_or_default();
     let now = Utc::now();
-    let visibility = Visibility::from(&caller);
+    let visibility = Visibility::of(&api.pool, &caller).await?;
     let mut builder = QueryBuilder::<Postgres>::new("SELECT ");
     builder
         .push(SUMMARY_COLUMNS)

@@ -70,7 +70,5 @@ pub(super) fn push_visibility(builder: &mut QueryBuilder<'_, Postgres>, visibili
     builder
         .push(" WHERE tenant_id = ")
         .push_bind(visibility.tenant_id);
-    if let Some(owner) = &visibility.owner_id {
-        builder.push(" AND owner_id = ").push_bind(owner.clone());
-    }
+    visibility.push_owner_filter(builder);
 }

@@ -85,7 +85,8 @@ pub(crate) async fn get_timeline(
     )
     .await?;
     let limit = page_size(params.limit)?;
-    ensure_visible(&api.pool, &Visibility::from(&caller), id).await?;
+    let visibility = Visibility::of(&api.pool, &caller).await?;
+    ensure_visible(&api.pool, &visibility, id).await?;
     let before: i64 = match &params.cursor {
         Some(raw) => cursor::decode(raw)?,
         None => i64::MAX,

@@ -75,7 +75,7 @@ pub(crate) async fn get_funnel(
         .map(|raw| parse_instant("to", raw))
         .transpose()?;
     let fresh = wait_for(&api.pool, &[Projection::Customers], params.min_position).await?;
-    let visibility = Visibility::from(&caller);
+    let visibility = Visibility::of(&api.pool, &caller).await?;
     let scope = Scope {
         visibility: &visibility,
         owner_id: params.owner_id.as_deref(),
@@ -142,7 +142,7 @@ pub(crate) async fn get_segments(
         .transpose()?;
     let fresh = wait_for(&api.pool, &[Projection::Customers], params.min_position).await?;
     let as_of = Utc::now();
-    let visibility = Visibility::from(&caller);
+    let visibility = Visibility::of(&api.pool, &caller).await?;
     let counts: HashMap<String, i64> =
         sql::lifecycle_counts(&api.pool, &Scope::visible(&visibility), as_of).await?;
     let segments = Lifecycle::ALL

@@ -36,9 +36,7 @@ impl<'a> Scope<'a> {
             .push(" WHERE tenant_id = ")
             .push_bind(self.visibility.tenant_id)
             .push(" AND NOT archived");
-        if let Some(owner) = &self.visibility.owner_id {
-            builder.push(" AND owner_id = ").push_bind(owner.clone());
-        }
+        self.visibility.push_owner_filter(builder);
         if let Some(owner) = self.owner_id {
             builder.push(" AND owner_id = ").push_bind(owner.to_owned());
         }
@@ -68,10 +66,8 @@ pub(super) async fn stage_groups(
                    FROM rm_funnel_totals WHERE tenant_id = ",
             )
             .push_bind(scope.visibility.tenant_id);
-        for owner in [scope.visibility.owner_id.as_deref(), scope.owner_id]
-            .into_iter()
-            .flatten()
-        {
+        scope.visibility.push_owner_filter(&mut builder);
+        if let Some(owner) = scope.owner_id {
             builder.push(" AND owner_id = ").push_bind(owner.to_owned());
         }
     } else {
