@@ -384,6 +384,7 @@ where
         visibility.key(),
         parts.uri
     );
+    parts.extensions.insert(visibility.clone());
     if let Some(answer) = cache.get(caller.tenant_id, &key) {
         return answer.into_response("hit");
     }

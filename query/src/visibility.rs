@@ -5,9 +5,13 @@
 //! once the tenant has a directory; a tenant without one (its tokens come
 //! from `crm token`) keeps the older rule, a manager seeing the tenant.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
-use web::{Caller, Role};
+use web::{ApiError, Caller, Role};
+
+use crate::api::QueryApi;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Visibility {
@@ -62,5 +66,20 @@ impl Visibility {
         self.owners
             .as_ref()
             .map_or_else(|| "*".to_owned(), |owners| owners.join(","))
+    }
+}
+
+/// The caller's visibility as a route's argument: the one the read cache
+/// already worked out for this request, or worked out now (one query, for
+/// managers only).
+impl FromRequestParts<QueryApi> for Visibility {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &QueryApi) -> Result<Self, ApiError> {
+        if let Some(visibility) = parts.extensions.get::<Visibility>() {
+            return Ok(visibility.clone());
+        }
+        let caller = Caller::from_request_parts(parts, api).await?;
+        Ok(Visibility::of(&api.pool, &caller).await?)
     }
 }

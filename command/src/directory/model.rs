@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use events::personal::Personal;
 use events::team::TeamEvent;
 use events::UserEvent;
 use store::data_keys::DataKeys;
@@ -17,14 +16,6 @@ use store::data_keys::DataKeys;
 use super::error::DirectoryError;
 use crate::team::Team;
 use crate::user::User;
-
-fn clear<T: Clone + Into<String> + TryFrom<String>>(
-    value: &Personal<T>,
-    key: Option<&events::personal::DataKey>,
-    user_id: Uuid,
-) -> Option<String> {
-    value.reveal(key, user_id)
-}
 
 /// Applies one user event (version `version` of the stream) to the tables.
 pub(super) async fn apply_user(
@@ -46,9 +37,9 @@ pub(super) async fn apply_user(
             .bind(invited.tenant_id)
             .bind(invited.login.as_str())
             .bind(user_id)
-            .bind(clear(&invited.display_name, key, user_id))
-            .bind(invited.phone.as_ref().and_then(|p| clear(p, key, user_id)))
-            .bind(invited.email.as_ref().and_then(|e| clear(e, key, user_id)))
+            .bind(invited.display_name.reveal(key, user_id))
+            .bind(invited.phone.as_ref().and_then(|p| p.reveal(key, user_id)))
+            .bind(invited.email.as_ref().and_then(|e| e.reveal(key, user_id)))
             .bind(invited.role.as_str())
             .bind(version)
             .bind(at)
@@ -67,15 +58,15 @@ pub(super) async fn apply_user(
             let name = change
                 .display_name
                 .as_ref()
-                .and_then(|n| clear(n, key, user_id));
+                .and_then(|n| n.reveal(key, user_id));
             let phone = change
                 .phone
                 .as_ref()
-                .map(|p| p.as_ref().and_then(|p| clear(p, key, user_id)));
+                .map(|p| p.as_ref().and_then(|p| p.reveal(key, user_id)));
             let email = change
                 .email
                 .as_ref()
-                .map(|e| e.as_ref().and_then(|e| clear(e, key, user_id)));
+                .map(|e| e.as_ref().and_then(|e| e.reveal(key, user_id)));
             sqlx::query(
                 "UPDATE directory_users
                     SET display_name = coalesce($2, display_name),
@@ -289,9 +280,9 @@ async fn upsert_invited(
               WHERE user_id = $1",
         )
         .bind(user_id)
-        .bind(clear(&invited.display_name, key, user_id))
-        .bind(invited.phone.as_ref().and_then(|p| clear(p, key, user_id)))
-        .bind(invited.email.as_ref().and_then(|e| clear(e, key, user_id)))
+        .bind(invited.display_name.reveal(key, user_id))
+        .bind(invited.phone.as_ref().and_then(|p| p.reveal(key, user_id)))
+        .bind(invited.email.as_ref().and_then(|e| e.reveal(key, user_id)))
         .bind(invited.role.as_str())
         .bind(at)
         .execute(&mut *conn)

@@ -24,6 +24,7 @@ use crate::team::{TeamAction, TeamCommand};
 #[serde(deny_unknown_fields)]
 pub struct TeamNameRequest {
     /// 1–50 characters, one line.
+    #[schema(min_length = 1, max_length = 50)]
     name: String,
 }
 

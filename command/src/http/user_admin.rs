@@ -61,6 +61,7 @@ pub(super) async fn change_role(
 #[serde(deny_unknown_fields)]
 pub struct ChangeUserProfileRequest {
     /// 1–50 characters; cannot be cleared.
+    #[schema(min_length = 1, max_length = 50)]
     display_name: Option<String>,
     /// `null` clears it.
     #[serde(default, with = "events::double_option")]
@@ -135,6 +136,7 @@ pub(super) async fn change_user_profile(
 #[serde(deny_unknown_fields)]
 pub struct ReasonRequest {
     /// At most 500 characters, line breaks allowed. Required to forget.
+    #[schema(min_length = 1, max_length = 500)]
     reason: Option<String>,
 }
 

@@ -28,8 +28,10 @@ pub struct InviteUserRequest {
     /// The name the user signs in with, unique in the tenant and never
     /// changed: 1–64 characters, one line. Not a person's name or phone:
     /// the log keeps it for ever.
+    #[schema(min_length = 1, max_length = 64)]
     login: String,
     /// 1–50 characters.
+    #[schema(min_length = 1, max_length = 50)]
     display_name: String,
     phone: Option<String>,
     email: Option<String>,
@@ -211,8 +213,10 @@ async fn with_password<B: Serialize>(
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
+    #[schema(min_length = 1)]
     current_password: String,
     /// 10–128 characters.
+    #[schema(min_length = 10, max_length = 128)]
     new_password: String,
 }
 

@@ -17,7 +17,7 @@ use projector::profile::Profile;
 use projector::runner::Projection;
 use web::extract::{Path, Query};
 use web::openapi::{CustomerNotFound, QueryProblems};
-use web::{ApiError, Caller, Problem};
+use web::{ApiError, Problem};
 
 use super::record::{visible_record, CustomerRecord};
 use super::summary::CustomerSummary;
@@ -89,12 +89,11 @@ async fn visible_record_cached(
 )]
 pub(crate) async fn get_customer(
     State(api): State<QueryApi>,
-    caller: Caller,
+    visibility: Visibility,
     Path(id): Path<Uuid>,
     Query(params): Query<FreshnessParams>,
 ) -> Result<Response, ApiError> {
     let fresh = wait_for(&api.pool, &[Projection::Customers], params.min_position).await?;
-    let visibility = Visibility::of(&api.pool, &caller).await?;
     let (customer, source) =
         visible_record_cached(&api, &visibility, id, params.min_position.is_some()).await?;
     let profile = customer.profile(&api.pool, Utc::now()).await?;
@@ -144,7 +143,7 @@ pub struct ProfileParams {
 )]
 pub(crate) async fn get_profile(
     State(api): State<QueryApi>,
-    caller: Caller,
+    visibility: Visibility,
     Path(id): Path<Uuid>,
     Query(params): Query<ProfileParams>,
 ) -> Result<Response, ApiError> {
@@ -155,7 +154,6 @@ pub(crate) async fn get_profile(
         .transpose()?
         .unwrap_or_else(Utc::now);
     let fresh = wait_for(&api.pool, &[Projection::Customers], params.min_position).await?;
-    let visibility = Visibility::of(&api.pool, &caller).await?;
     let (customer, source) =
         visible_record_cached(&api, &visibility, id, params.min_position.is_some()).await?;
     if as_of < customer.summary.registered_at {

@@ -16,7 +16,7 @@ use projector::runner::Projection;
 use projector::search;
 use web::extract::Query;
 use web::openapi::QueryProblems;
-use web::{ApiError, Caller};
+use web::ApiError;
 
 use super::summary::{page_size, push_visibility, CustomerSummary, SUMMARY_COLUMNS};
 use crate::api::QueryApi;
@@ -113,14 +113,13 @@ fn like_pattern(q: &str) -> String {
 )]
 pub(crate) async fn list_customers(
     State(api): State<QueryApi>,
-    caller: Caller,
+    visibility: Visibility,
     Query(params): Query<ListParams>,
 ) -> Result<Response, ApiError> {
     let fresh = wait_for(&api.pool, &[Projection::Customers], params.min_position).await?;
     let limit = page_size(params.limit)?;
     let sort = params.sort.unwrap_or_default();
     let now = Utc::now();
-    let visibility = Visibility::of(&api.pool, &caller).await?;
     let mut builder = QueryBuilder::<Postgres>::new("SELECT ");
     builder
         .push(SUMMARY_COLUMNS)

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use projector::runner::Projection;
 use web::extract::{Path, Query};
 use web::openapi::{CustomerNotFound, QueryProblems};
-use web::{ApiError, Caller};
+use web::ApiError;
 
 use super::summary::{page_size, push_visibility};
 use crate::api::QueryApi;
@@ -74,7 +74,7 @@ pub struct TimelinePage {
 )]
 pub(crate) async fn get_timeline(
     State(api): State<QueryApi>,
-    caller: Caller,
+    visibility: Visibility,
     Path(id): Path<Uuid>,
     Query(params): Query<TimelineParams>,
 ) -> Result<Response, ApiError> {
@@ -85,7 +85,6 @@ pub(crate) async fn get_timeline(
     )
     .await?;
     let limit = page_size(params.limit)?;
-    let visibility = Visibility::of(&api.pool, &caller).await?;
     ensure_visible(&api.pool, &visibility, id).await?;
     let before: i64 = match &params.cursor {
         Some(raw) => cursor::decode(raw)?,

@@ -18,7 +18,7 @@ use projector::profile::Lifecycle;
 use projector::runner::Projection;
 use web::extract::Query;
 use web::openapi::QueryProblems;
-use web::{ApiError, Caller};
+use web::ApiError;
 
 use self::figures::Funnel;
 use self::sql::Scope;
@@ -55,7 +55,7 @@ pub struct FunnelParams {
 )]
 pub(crate) async fn get_funnel(
     State(api): State<QueryApi>,
-    caller: Caller,
+    visibility: Visibility,
     Query(params): Query<FunnelParams>,
 ) -> Result<Response, ApiError> {
     let cards = params.cards.unwrap_or(5);
@@ -75,7 +75,6 @@ pub(crate) async fn get_funnel(
         .map(|raw| parse_instant("to", raw))
         .transpose()?;
     let fresh = wait_for(&api.pool, &[Projection::Customers], params.min_position).await?;
-    let visibility = Visibility::of(&api.pool, &caller).await?;
     let scope = Scope {
         visibility: &visibility,
         owner_id: params.owner_id.as_deref(),
@@ -126,7 +125,7 @@ pub struct Segments {
 )]
 pub(crate) async fn get_segments(
     State(api): State<QueryApi>,
-    caller: Caller,
+    visibility: Visibility,
     Query(params): Query<SegmentParams>,
 ) -> Result<Response, ApiError> {
     let only = params
@@ -142,7 +141,6 @@ pub(crate) async fn get_segments(
         .transpose()?;
     let fresh = wait_for(&api.pool, &[Projection::Customers], params.min_position).await?;
     let as_of = Utc::now();
-    let visibility = Visibility::of(&api.pool, &caller).await?;
     let counts: HashMap<String, i64> =
         sql::lifecycle_counts(&api.pool, &Scope::visible(&visibility), as_of).await?;
     let segments = Lifecycle::ALL
