@@ -1,7 +1,8 @@
 //! The write side: the Customer aggregate, the command service over
 //! cqrs-es/postgres-es (event-store mode), idempotency and the command HTTP
 //! API; the directory's User and Team aggregates, their service (append and
-//! read model in one transaction) and passwords.
+//! read model in one transaction), passwords and WeChat's code-to-session
+//! exchange.
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
@@ -12,6 +13,7 @@ pub mod idempotency;
 pub mod service;
 pub mod team;
 pub mod user;
+pub mod wechat;
 
 pub use http::{router, CommandApi};
 pub use service::{Accepted, CommandService, RequestContext};

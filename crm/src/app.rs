@@ -63,6 +63,8 @@ pub struct AppState {
     pub cache: query::ReadCache,
     /// Sign-in attempts allowed per login and per client address.
     pub sign_in_limits: command::http::sessions::AttemptLimits,
+    /// WeChat sign-in's client; `None` (the default): not configured.
+    pub wechat: Option<command::wechat::WeChatClient>,
 }
 
 impl AppState {
@@ -75,6 +77,7 @@ impl AppState {
             relay: None,
             cache: query::ReadCache::disabled(),
             sign_in_limits: command::http::sessions::AttemptLimits::default(),
+            wechat: None,
         }
     }
 }
@@ -97,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         ),
         idempotency: IdempotencyStore::new(state.pool.clone()),
         jwt: state.jwt.clone(),
+        wechat: state.wechat,
     };
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(command::router().with_state(commands))

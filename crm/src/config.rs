@@ -12,6 +12,12 @@ use clap::{Args, Parser, Subcommand};
 use uuid::Uuid;
 use web::Role;
 
+mod oidc;
+mod wechat;
+
+pub use oidc::OidcArgs;
+pub use wechat::WeChatArgs;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "crm",
@@ -333,6 +339,15 @@ pub struct ServeArgs {
     /// The relay runs inside the service when KAFKA_BROKERS is set.
     #[command(flatten)]
     pub kafka: KafkaArgs,
+
+    /// WeChat sign-in, when its AppID and AppSecret are set.
+    #[command(flatten)]
+    pub wechat: WeChatArgs,
+
+    /// An external identity provider whose RS256/ES256 tokens are accepted
+    /// too (boxed: nine settings, on the stack of every `Command`).
+    #[command(flatten)]
+    pub oidc: Box<OidcArgs>,
 }
 
 impl ServeArgs {

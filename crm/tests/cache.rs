@@ -320,3 +320,73 @@ async fn a_kept_record_is_shown_only_to_callers_who_may_see_it(pool: PgPool) {
         .await
         .expect(StatusCode::NOT_FOUND);
 }
+
+#[sqlx::test(migrations = "../schema")]
+async fn a_managers_kept_scope_follows_its_teams_at_once(pool: PgPool) {
+    let (app, _stop) = TestApp::with_cache(
+        pool.clone(),
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+    );
+    let admin = app.token(Role::Admin, "root");
+    for (login, role) in [("mia", "manager"), ("rep-1", "rep"), ("rep-2", "rep")] {
+        app.call(
+            Method::POST,
+            "/v1/users",
+            &admin,
+            serde_json::json!({"login": login, "display_name": login, "role": role}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    }
+    let team = app
+        .call(
+            Method::POST,
+            "/v1/teams",
+            &admin,
+            serde_json::json!({"name": "一组"}),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .id();
+    let member = |login: &'static str, method: Method| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            app.call(
+                method,
+                &format!("/v1/teams/{team}/members/{login}"),
+                admin,
+                serde_json::json!({"role": if login == "mia" { "manager" } else { "member" }}),
+            )
+            .await
+            .expect(StatusCode::OK);
+        }
+    };
+    member("mia", Method::PUT).await;
+    member("rep-1", Method::PUT).await;
+    for (owner, name) in [("rep-1", "一号的客户"), ("rep-2", "二号的客户")] {
+        app.call(
+            Method::POST,
+            "/v1/customers",
+            &admin,
+            serde_json::json!({"name": name, "owner_id": owner}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    }
+    project(&pool).await;
+    let mia = app.token(Role::Manager, "mia");
+    let seen = until_hit(&app, "/v1/customers", &mia).await;
+    assert_eq!(names(&seen), ["一号的客户"]);
+
+    // The team changes; no projection runs. The directory's commit drops the
+    // manager's kept scope (and answers), although both live a minute.
+    member("rep-1", Method::DELETE).await;
+    member("rep-2", Method::PUT).await;
+    let moved = until(&app, "/v1/customers", &mia, |reply| {
+        names(reply) == ["二号的客户"]
+    })
+    .await;
+    assert_ne!(outcome(&moved), Some("hit"));
+}

@@ -356,11 +356,58 @@ async fn read_models_fed_from_kafka_equal_those_fed_from_postgres_even_after_a_k
     )
     .await
     .expect(StatusCode::OK);
+    // The directory's events travel too (last: once the tenant has a
+    // directory, owners must be its users).
+    let admin = app.token(web::Role::Admin, "root");
+    let user = app
+        .call(
+            Method::POST,
+            "/v1/users",
+            &admin,
+            json!({"login": "rep-k", "display_name": "卡夫卡", "phone": "13800138000", "role": "rep"}),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .id();
+    let team = app
+        .call(Method::POST, "/v1/teams", &admin, json!({"name": "消息组"}))
+        .await
+        .expect(StatusCode::CREATED)
+        .id();
+    app.call(
+        Method::PUT,
+        &format!("/v1/teams/{team}/members/rep-k"),
+        &admin,
+        json!({"role": "member"}),
+    )
+    .await
+    .expect(StatusCode::OK);
     let relay = Relay::new(pool.clone(), relay_config(&broker)).expect("relay");
     relay.ensure_topic().await.expect("topic");
     relay_everything(&relay, &pool).await;
     let total = app.event_count().await as usize;
     let messages = read_topic(&broker.address(), DEFAULT_TOPIC, |got| got.len() >= total);
+    let invited = messages
+        .iter()
+        .find(|message| message.value["type"] == "crm.user.invited.v1")
+        .expect("the user's invitation is on the topic");
+    assert_eq!(invited.key, user.to_string(), "keyed by the user's stream");
+    assert_eq!(invited.value["subject"], user.to_string());
+    assert_eq!(invited.value["data"]["login"], "rep-k");
+    let sealed = invited.value["data"]["display_name"]
+        .as_str()
+        .expect("display name");
+    assert!(sealed.starts_with("sealed:"), "{sealed}");
+    assert!(!invited.value.to_string().contains("13800138000"));
+    for team_type in ["crm.team.created.v1", "crm.team.member_added.v1"] {
+        assert!(
+            messages
+                .iter()
+                .any(|message| message.value["type"] == team_type
+                    && message.value["subject"] == team.to_string()),
+            "no {team_type}"
+        );
+    }
     let mut end: BTreeMap<i32, i64> = BTreeMap::new();
     for message in &messages {
         let slot = end.entry(message.partition).or_default();
@@ -413,6 +460,11 @@ async fn read_models_fed_from_kafka_equal_those_fed_from_postgres_even_after_a_k
     let _ = stop.send(true);
     second.await.expect("projector task");
     let from_kafka = dump(&pool).await;
+    // Users' and teams' events are passed, not dead-lettered.
+    let letters = store::dead_letters::list(&pool, None)
+        .await
+        .expect("dead letters");
+    assert!(letters.is_empty(), "{letters:?}");
 
     // Redelivered messages change nothing: the stored offsets and applied
     // counts stay, and so do the read models (which also ignore events they

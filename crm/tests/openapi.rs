@@ -205,6 +205,9 @@ const DOCUMENTED: &[(&str, &str)] = &[
     ("post", "/v1/auth/login"),
     ("post", "/v1/auth/logout"),
     ("post", "/v1/auth/refresh"),
+    ("post", "/v1/auth/wechat"),
+    ("put", "/v1/me/wechat"),
+    ("delete", "/v1/me/wechat"),
     ("post", "/v1/me/password"),
     ("post", "/v1/teams"),
     ("post", "/v1/users"),
@@ -217,7 +220,12 @@ const DOCUMENTED: &[(&str, &str)] = &[
 ];
 
 /// The routes that take no token: signing in and out.
-const PUBLIC: &[&str] = &["/v1/auth/login", "/v1/auth/logout", "/v1/auth/refresh"];
+const PUBLIC: &[&str] = &[
+    "/v1/auth/login",
+    "/v1/auth/logout",
+    "/v1/auth/refresh",
+    "/v1/auth/wechat",
+];
 
 /// Commands whose whole input is the path.
 const BODILESS: &[&str] = &["/v1/users/{id}/password-reset", "/v1/users/{id}/reactivate"];

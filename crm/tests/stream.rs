@@ -246,3 +246,55 @@ async fn a_late_commit_is_not_skipped_by_the_stream(pool: PgPool) {
         "both events, the late one first"
     );
 }
+
+#[sqlx::test(migrations = "../schema")]
+async fn the_directory_s_events_are_on_the_stream_typed_by_family_without_personal_data(
+    pool: PgPool,
+) {
+    let app = TestApp::new(pool);
+    let admin = app.token(Role::Admin, "root");
+    let user = app
+        .call(
+            Method::POST,
+            "/v1/users",
+            &admin,
+            json!({"login": "rep-s", "display_name": "流水", "email": "rep-s@example.com", "role": "rep"}),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .id();
+    let team = app
+        .call(Method::POST, "/v1/teams", &admin, json!({"name": "流水组"}))
+        .await
+        .expect(StatusCode::CREATED)
+        .id();
+    wait_for(&app, &admin, 2).await;
+    let page = app
+        .call(Method::GET, "/v1/events", &admin, Value::Null)
+        .await
+        .expect(StatusCode::OK)
+        .body;
+    let all = items(&page);
+    let invited = all
+        .iter()
+        .find(|event| event["type"] == "crm.user.invited.v1")
+        .expect("the invitation");
+    assert_eq!(invited["subject"], user.to_string());
+    assert_eq!(invited["data"]["login"], "rep-s");
+    assert_eq!(invited["data"]["display_name"], WITHHELD);
+    assert_eq!(invited["data"]["email"], WITHHELD);
+    assert!(!page.to_string().contains("rep-s@example.com"));
+    let created = all
+        .iter()
+        .find(|event| event["type"] == "crm.team.created.v1")
+        .expect("the team");
+    assert_eq!(created["subject"], team.to_string());
+    assert_eq!(created["data"]["name"], "流水组");
+    assert!(
+        all.iter().all(|event| !event["type"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("crm.customer.user")),
+        "no user event passes for a customer's"
+    );
+}

@@ -23,16 +23,17 @@ pub struct CloudEvent {
     pub id: Uuid,
     /// `urn:crm:tenant:<tenant id>`.
     pub source: String,
-    /// `crm.customer.<event>.v<version>`, e.g. `crm.customer.stage_moved.v1`.
+    /// `crm.<customer|user|team>.<event>.v<version>`, e.g.
+    /// `crm.customer.stage_moved.v1`, `crm.user.invited.v1`.
     #[serde(rename = "type")]
     pub event_type: String,
-    /// The customer (aggregate) id.
+    /// The aggregate's id: the customer, user or team (a UUID).
     pub subject: String,
     /// When the fact happened.
     pub time: DateTime<Utc>,
     pub datacontenttype: String,
     pub tenantid: Uuid,
-    /// Position in the customer's stream (1, 2, …).
+    /// Position in the aggregate's stream (1, 2, …).
     pub sequence: i64,
     /// Global position in the store; pass the last one back as `after`.
     pub position: i64,
@@ -56,38 +57,15 @@ pub enum PersonalFields {
     Sealed,
 }
 
-/// `CustomerStageMoved` → `stage_moved`.
-pub fn type_slug(event_type: &str) -> String {
-    let name = event_type.strip_prefix("Customer").unwrap_or(event_type);
-    let mut slug = String::new();
-    for (index, character) in name.chars().enumerate() {
-        if character.is_uppercase() {
-            if index > 0 {
-                slug.push('_');
-            }
-            slug.extend(character.to_lowercase());
-        } else {
-            slug.push(character);
-        }
-    }
-    slug
-}
-
-/// The stored event type and version a CloudEvents `type` names
-/// (`crm.customer.stage_moved.v1` → `("CustomerStageMoved", "1")`).
-pub fn stored_type(cloud_type: &str) -> Option<(&'static str, &str)> {
-    let rest = cloud_type.strip_prefix("crm.customer.")?;
-    let (slug, version) = rest.rsplit_once(".v")?;
-    let name = crate::customer::EVENT_TYPES
-        .into_iter()
-        .find(|name| type_slug(name) == slug)?;
-    Some((name, version))
-}
+use crate::family::cloud_type_of;
+pub use crate::family::{stored_type, type_slug};
 
 /// What a stored event row provides for its envelope.
 pub struct StoredParts<'a> {
     pub event_id: Uuid,
     pub tenant_id: Uuid,
+    /// The store's `aggregate_type` (`Customer`, `User`, `Team`).
+    pub aggregate_type: &'a str,
     pub aggregate_id: &'a str,
     pub sequence: i64,
     pub position: i64,
@@ -115,11 +93,7 @@ impl CloudEvent {
             specversion: "1.0".to_owned(),
             id: parts.event_id,
             source: format!("urn:crm:tenant:{}", parts.tenant_id),
-            event_type: format!(
-                "crm.customer.{}.v{}",
-                type_slug(parts.event_type),
-                parts.event_version
-            ),
+            event_type: cloud_type_of(parts.aggregate_type, parts.event_type, parts.event_version),
             subject: parts.aggregate_id.to_owned(),
             time: parts.occurred_at,
             datacontenttype: "application/json".to_owned(),
@@ -148,24 +122,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn types_are_dotted_snake_case_with_version() {
-        assert_eq!(type_slug("CustomerStageMoved"), "stage_moved");
-        assert_eq!(type_slug("ActivityLogged"), "activity_logged");
-        assert_eq!(type_slug("PurchaseRecorded"), "purchase_recorded");
-        assert_eq!(type_slug("CustomerForgotten"), "forgotten");
-    }
-
-    #[test]
-    fn every_type_maps_back_to_its_stored_name() {
-        for name in crate::customer::EVENT_TYPES {
-            let cloud = format!("crm.customer.{}.v1", type_slug(name));
-            assert_eq!(stored_type(&cloud), Some((name, "1")));
-        }
-        assert_eq!(stored_type("crm.customer.unknown.v1"), None);
-        assert_eq!(stored_type("crm.order.placed.v1"), None);
-    }
-
-    #[test]
     fn personal_fields_never_leave_in_clear() {
         let key = crate::personal::DataKey::generate();
         let customer = Uuid::new_v4();
@@ -173,6 +129,7 @@ mod tests {
         let parts = |personal| StoredParts {
             event_id: Uuid::new_v4(),
             tenant_id: Uuid::new_v4(),
+            aggregate_type: "Customer",
             aggregate_id: "c",
             sequence: 1,
             position: 7,

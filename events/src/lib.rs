@@ -5,6 +5,7 @@
 
 pub mod customer;
 pub mod envelope;
+pub mod family;
 pub mod personal;
 pub mod role;
 pub mod schema;

@@ -11,11 +11,6 @@
 //! `schema/json/` holds the output; `events/tests/json_schema.rs` fails when
 //! it drifts (`UPDATE_SCHEMAS=1 cargo test -p events --test json_schema`
 //! rewrites it).
-//!
-//! The envelope (`crate::envelope` and its schema) still knows customer
-//! events only: it names every event `crm.customer.…`. It must learn
-//! [`EventFamily::cloud_type`] before user or team events reach the HTTP
-//! stream or Kafka; their `data` schemas are already here.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,10 +19,8 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::customer::{CustomerEvent, EVENT_TYPES, V1};
-use crate::envelope::{type_slug, CloudEvent};
-use crate::team::TeamEvent;
-use crate::user::UserEvent;
+use crate::customer::V1;
+use crate::envelope::CloudEvent;
 use crate::values::{Money, OrderRef, Probability, ShortText, Tag, TeamName, UserId};
 
 /// The meta-schema every document declares.
@@ -52,55 +45,7 @@ fn trimmed() -> String {
     format!(r"^[^{WHITE_SPACE}](?:[\s\S]*[^{WHITE_SPACE}])?$")
 }
 
-/// The events of one aggregate type, as the contract names them.
-#[derive(Debug, Clone, Copy)]
-pub struct EventFamily {
-    /// The store's `aggregate_type`, and the prefix the family's event type
-    /// names drop in their CloudEvents `type` (`UserInvited` → `invited`).
-    pub aggregate_type: &'static str,
-    /// The CloudEvents `type`'s second segment: `crm.<segment>.<event>.v1`.
-    pub segment: &'static str,
-    /// Every event type name of the family, as stored in `event_type`.
-    pub event_types: &'static [&'static str],
-    /// The payload schemas (utoipa's `ToSchema::schemas` of the event enum).
-    schemas: fn(&mut Vec<(String, RefOr<Schema>)>),
-}
-
-impl EventFamily {
-    /// The CloudEvents `type` of one of the family's event types in its v1
-    /// form (`CustomerStageMoved` → `crm.customer.stage_moved.v1`,
-    /// `TeamMemberAdded` → `crm.team.member_added.v1`).
-    pub fn cloud_type(&self, event_type: &str) -> String {
-        let name = event_type
-            .strip_prefix(self.aggregate_type)
-            .unwrap_or(event_type);
-        format!("crm.{}.{}.v{V1}", self.segment, type_slug(name))
-    }
-}
-
-pub const CUSTOMER: EventFamily = EventFamily {
-    aggregate_type: "Customer",
-    segment: "customer",
-    event_types: &EVENT_TYPES,
-    schemas: CustomerEvent::schemas,
-};
-
-pub const USER: EventFamily = EventFamily {
-    aggregate_type: "User",
-    segment: "user",
-    event_types: &crate::user::EVENT_TYPES,
-    schemas: UserEvent::schemas,
-};
-
-pub const TEAM: EventFamily = EventFamily {
-    aggregate_type: "Team",
-    segment: "team",
-    event_types: &crate::team::EVENT_TYPES,
-    schemas: TeamEvent::schemas,
-};
-
-/// Every family, in the order [`documents`] lists their schemas.
-pub const FAMILIES: [EventFamily; 3] = [CUSTOMER, USER, TEAM];
+pub use crate::family::{EventFamily, CUSTOMER, FAMILIES, TEAM, USER};
 
 /// The CloudEvents `type` of a customer event type name in its v1 form
 /// (`CustomerStageMoved` → `crm.customer.stage_moved.v1`).
@@ -165,15 +110,25 @@ fn envelope_document() -> Value {
     let properties = &mut root["properties"];
     properties["specversion"]["const"] = json!("1.0");
     properties["datacontenttype"]["const"] = json!("application/json");
-    properties["type"]["pattern"] = json!(r"^crm\.customer\.[a-z_]+\.v[1-9][0-9]*$");
-    properties["type"]["examples"] = json!(EVENT_TYPES.map(cloud_type));
+    let segments: Vec<&str> = FAMILIES.iter().map(|family| family.segment).collect();
+    properties["type"]["pattern"] = json!(format!(
+        r"^crm\.({})\.[a-z_]+\.v[1-9][0-9]*$",
+        segments.join("|")
+    ));
+    properties["type"]["examples"] = json!(FAMILIES
+        .iter()
+        .flat_map(|family| family
+            .event_types
+            .iter()
+            .map(|name| family.cloud_type(name)))
+        .collect::<Vec<_>>());
     properties["source"]["pattern"] =
         json!("^urn:crm:tenant:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$");
     properties["hash"]["pattern"] = json!("^[0-9a-f]{64}$");
     properties["sequence"]["minimum"] = json!(1);
     properties["position"]["minimum"] = json!(1);
-    let description = "A customer event as analysts and Kafka consumers receive it: CloudEvents \
-         1.0, structured JSON mode, with the store's `sequence`, `position` and `hash` and the \
+    let description = "An event (of a customer, a user or a team) as analysts and Kafka \
+         consumers receive it: CloudEvents 1.0, structured JSON mode, with the store's `sequence`, `position` and `hash` and the \
          extension attributes `tenantid`, `actor` and `recordedtime`. `data` is described per \
          `type` by `<type>.schema.json` beside this file.";
     let mut collected = Vec::new();
@@ -454,24 +409,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn families_name_their_events_by_segment_and_slug() {
-        assert_eq!(
-            CUSTOMER.cloud_type("CustomerStageMoved"),
-            "crm.customer.stage_moved.v1"
-        );
-        assert_eq!(
-            CUSTOMER.cloud_type("ActivityLogged"),
-            "crm.customer.activity_logged.v1"
-        );
-        assert_eq!(USER.cloud_type("UserInvited"), "crm.user.invited.v1");
-        assert_eq!(
-            USER.cloud_type("UserWeChatBound"),
-            "crm.user.we_chat_bound.v1"
-        );
-        assert_eq!(
-            TEAM.cloud_type("TeamMemberAdded"),
-            "crm.team.member_added.v1"
-        );
+    fn no_two_event_types_share_a_cloud_type() {
         let mut all: Vec<String> = FAMILIES
             .iter()
             .flat_map(|family| {

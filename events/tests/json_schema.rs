@@ -13,7 +13,7 @@ use chrono::{TimeZone, Utc};
 use events::customer::*;
 use events::envelope::{stored_type, CloudEvent, PersonalFields, StoredParts, WITHHELD};
 use events::personal::{DataKey, Personal, ERASED};
-use events::schema::{data_file, documents, ENVELOPE_FILE, FAMILIES};
+use events::schema::{data_file, documents, CUSTOMER, ENVELOPE_FILE, FAMILIES};
 use events::values::*;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -330,6 +330,7 @@ fn envelope(
     let cloud = CloudEvent::from_stored(StoredParts {
         event_id: Uuid::new_v4(),
         tenant_id: tenant,
+        aggregate_type: "Customer",
         aggregate_id: &aggregate,
         sequence,
         position: 1000 + sequence,
@@ -392,7 +393,7 @@ fn real_envelopes_and_payloads_validate() {
             assert!(problems.is_empty(), "{envelope:#}\n{problems:#?}");
 
             let cloud_type = envelope["type"].as_str().expect("type");
-            let (stored, _) = stored_type(cloud_type).expect("a known type");
+            let (_, stored, _) = stored_type(cloud_type).expect("a known type");
             assert_eq!(stored, event.type_name());
             let file = data_file(cloud_type);
             let data_schema = &generated[&file];
@@ -426,7 +427,7 @@ fn real_envelopes_and_payloads_validate() {
 }
 
 fn data_document(type_name: &str) -> Value {
-    let cloud = format!("crm.customer.{}.v1", events::envelope::type_slug(type_name));
+    let cloud = CUSTOMER.cloud_type(type_name);
     generated()[&data_file(&cloud)].clone()
 }
 
@@ -602,8 +603,11 @@ fn asyncapi_has_a_message_per_event_type() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schema/asyncapi.yaml");
     let text = std::fs::read_to_string(&path).expect("read schema/asyncapi.yaml");
     assert!(text.contains(&format!("$ref: './json/{ENVELOPE_FILE}'")));
-    for type_name in EVENT_TYPES {
-        let cloud = format!("crm.customer.{}.v1", events::envelope::type_slug(type_name));
+    for (family, type_name) in FAMILIES
+        .iter()
+        .flat_map(|family| family.event_types.iter().map(move |name| (family, *name)))
+    {
+        let cloud = family.cloud_type(type_name);
         for expected in [
             format!("name: {cloud}\n"),
             format!("const: {cloud}\n"),

@@ -153,6 +153,7 @@ impl AuditRow {
             global_position: self.global_position,
             event_id: event.event_id,
             tenant_id: self.tenant_id,
+            aggregate_type: event.aggregate_type.clone(),
             aggregate_id: event.aggregate_id.clone(),
             sequence: event.sequence,
             event_type: event.event_type.clone(),

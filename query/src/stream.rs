@@ -20,7 +20,6 @@ use web::{ApiError, Caller, Problem, Role};
 
 use crate::api::QueryApi;
 use crate::audit::NDJSON;
-use crate::visibility::Visibility;
 
 const READERS: &[Role] = &[Role::Manager, Role::Admin, Role::Auditor];
 const DEFAULT_LIMIT: i64 = 100;
@@ -131,7 +130,14 @@ pub(crate) async fn get_events(
     caller.require(READERS)?;
     // The stream is the whole tenant's: a manager who sees only its teams'
     // customers (the tenant has a directory) may not read it.
-    if caller.role == Role::Manager && Visibility::of(&api.pool, &caller).await?.owners.is_some() {
+    if caller.role == Role::Manager
+        && api
+            .cache
+            .visibility(&api.pool, &caller)
+            .await?
+            .owners
+            .is_some()
+    {
         return Err(ApiError::Forbidden(
             "the tenant-wide stream is for admins and auditors; a manager sees its teams' customers"
                 .into(),

@@ -69,9 +69,9 @@ impl Visibility {
     }
 }
 
-/// The caller's visibility as a route's argument: the one the read cache
-/// already worked out for this request, or worked out now (one query, for
-/// managers only).
+/// The caller's visibility as a route's argument: the one the read cache's
+/// middleware already worked out for this request, or worked out now (one
+/// query, for managers only, unless the cache keeps the manager's scope).
 impl FromRequestParts<QueryApi> for Visibility {
     type Rejection = ApiError;
 
@@ -80,6 +80,6 @@ impl FromRequestParts<QueryApi> for Visibility {
             return Ok(visibility.clone());
         }
         let caller = Caller::from_request_parts(parts, api).await?;
-        Ok(Visibility::of(&api.pool, &caller).await?)
+        Ok(api.cache.visibility(&api.pool, &caller).await?)
     }
 }

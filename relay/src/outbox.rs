@@ -1,6 +1,7 @@
 //! The store read as the outbox: the next committed events after the
 //! checkpoint, in commit-safe order, as [`Outgoing`] messages keyed by
-//! customer. A stored event that cannot be encoded is dead-lettered here.
+//! aggregate (customer, user or team). A stored event that cannot be
+//! encoded is dead-lettered here.
 
 use chrono::Utc;
 
@@ -15,7 +16,8 @@ use crate::producer::Relay;
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub checkpoint: Checkpoint,
-    /// The customer id: every event of a customer lands on one partition, in order.
+    /// The aggregate id (customer, user or team): every event of a stream
+    /// lands on one partition, in order.
     pub key: String,
     pub envelope: CloudEvent,
 }

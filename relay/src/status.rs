@@ -62,7 +62,8 @@ pub async fn status(
         ),
         None => (Checkpoint::default(), 0, None),
     };
-    let (lag_events, lag_seconds) = source::lag(pool, checkpoint).await?;
+    let (lag_events, lag_seconds) =
+        source::lag(pool, checkpoint, source::Reads::Everything).await?;
     Ok(RelayStatus {
         topic: topic.to_owned(),
         checkpoint,

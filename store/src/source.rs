@@ -137,6 +137,8 @@ pub struct EventRow {
     pub global_position: i64,
     pub event_id: Uuid,
     pub tenant_id: Uuid,
+    /// `Customer`, `User` or `Team`.
+    pub aggregate_type: String,
     pub aggregate_id: String,
     pub sequence: i64,
     pub event_type: String,
@@ -152,7 +154,7 @@ pub struct EventRow {
 
 /// The select list of an [`EventRow`].
 pub const EVENT_COLUMNS: &str = "tx::text AS tx_text, global_position, event_id, tenant_id, \
-     aggregate_id, sequence, event_type, event_version, occurred_at, recorded_at, \
+     aggregate_type, aggregate_id, sequence, event_type, event_version, occurred_at, recorded_at, \
      COALESCE(metadata ->> 'actor', '') AS actor, hash, payload::text AS payload";
 
 impl EventRow {
@@ -175,6 +177,7 @@ impl EventRow {
             events::envelope::StoredParts {
                 event_id: self.event_id,
                 tenant_id: self.tenant_id,
+                aggregate_type: &self.aggregate_type,
                 aggregate_id: &self.aggregate_id,
                 sequence: self.sequence,
                 position: self.global_position,
@@ -218,18 +221,31 @@ pub async fn read_batch(
     Ok(Batch::from_rows(rows))
 }
 
-/// Committed Customer events after `after` (readers' lag: the projections
-/// and the relay read no others): how many, and the age in
-/// seconds of the oldest.
-pub async fn lag(pool: &PgPool, after: Checkpoint) -> Result<(i64, f64), sqlx::Error> {
+/// Which events a reader reads, for its lag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// Customer events only (the projections).
+    Customers,
+    /// Every event (the relay).
+    Everything,
+}
+
+/// Committed events after `after` that `reads` covers: how many, and the age
+/// in seconds of the oldest.
+pub async fn lag(
+    pool: &PgPool,
+    after: Checkpoint,
+    reads: Reads,
+) -> Result<(i64, f64), sqlx::Error> {
     let (events, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
         "SELECT count(*), min(recorded_at) FROM events
           WHERE (tx, global_position) > ($1::text::xid8, $2)
             AND tx < pg_snapshot_xmin(pg_current_snapshot())
-            AND aggregate_type = 'Customer'",
+            AND ($3 OR aggregate_type = 'Customer')",
     )
     .bind(after.tx.to_string())
     .bind(after.position)
+    .bind(reads == Reads::Everything)
     .fetch_one(pool)
     .await?;
     let seconds = oldest

@@ -12,6 +12,9 @@ pub enum DirectoryError {
     /// The login is taken in this tenant (409).
     #[error("the login {0} is already taken in this tenant")]
     LoginTaken(String),
+    /// The WeChat account is bound to another user of the tenant (409).
+    #[error("this WeChat account is already bound to another user of this tenant")]
+    WeChatTaken,
     /// A team member must be an active user of the tenant (422).
     #[error("{0} is not an active user of this tenant")]
     NotAnActiveUser(String),

@@ -192,8 +192,8 @@ pub(super) async fn apply_team(
 
 /// Rebuilds the directory tables from the log (after a restore, or to prove
 /// that they equal what the events say): every user stream, then every team
-/// stream, in one transaction. Credentials are secrets outside the log and
-/// stay as they are.
+/// stream, in one transaction. Credentials and WeChat bindings are secrets
+/// outside the log and stay as they are.
 pub async fn rebuild(pool: &sqlx::PgPool, data_keys: &DataKeys) -> Result<(), DirectoryError> {
     let mut tx = pool.begin().await?;
     sqlx::query("DELETE FROM directory_team_members")

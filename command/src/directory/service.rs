@@ -18,6 +18,7 @@ use store::data_keys::DataKeys;
 
 use super::error::DirectoryError;
 use super::model::{apply_team, apply_user};
+use super::secrets::{self, UserSecret};
 use crate::aggregate::Actor;
 use crate::credentials::PasswordHash;
 use crate::service::{Accepted, RequestContext};
@@ -84,7 +85,7 @@ impl DirectoryService {
                 user_id,
                 command,
                 &RequestContext::default(),
-                Some(tenant.admin_password),
+                Some(UserSecret::Password(tenant.admin_password)),
             )
             .await?;
         Ok(TenantCreated { tenant_id, admin })
@@ -99,13 +100,27 @@ impl DirectoryService {
         request: &RequestContext,
         password: Option<PasswordHash>,
     ) -> Result<Accepted, DirectoryError> {
+        let secret = password.map(UserSecret::Password);
+        self.execute_user_secret(user_id, command, request, secret)
+            .await
+    }
+
+    /// Runs a command on the user `user_id`, storing `secret` (a password
+    /// hash, or the WeChat account of `BindWeChat`) in the same transaction.
+    pub async fn execute_user_secret(
+        &self,
+        user_id: Uuid,
+        command: UserCommand,
+        request: &RequestContext,
+        secret: Option<UserSecret>,
+    ) -> Result<Accepted, DirectoryError> {
         let span = tracing::info_span!(
             "execute_user",
             user_id = %user_id,
             command = command.action.name(),
             actor = %command.actor.user_id,
         );
-        self.execute_user_with(user_id, command, request, password)
+        self.execute_user_with(user_id, command, request, secret)
             .instrument(span)
             .await
     }
@@ -115,7 +130,7 @@ impl DirectoryService {
         user_id: Uuid,
         command: UserCommand,
         request: &RequestContext,
-        password: Option<PasswordHash>,
+        secret: Option<UserSecret>,
     ) -> Result<Accepted, DirectoryError> {
         let now = Utc::now().trunc_subsecs(6);
         let tenant_id = command.actor.tenant_id;
@@ -164,9 +179,7 @@ impl DirectoryService {
         if let Err(error) = applied {
             return Err(login_taken(error, &event));
         }
-        if let Some(password) = password {
-            store_password(&mut tx, user_id, &password, &action).await?;
-        }
+        secrets::store(&mut tx, tenant_id, user_id, &action, &event, secret).await?;
         announce(&mut tx, tenant_id).await?;
         tx.commit().await?;
         Ok(accepted(user_id, version + 1, position.unwrap_or_default()))
@@ -188,6 +201,21 @@ impl DirectoryService {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|(id, hash)| (id, PasswordHash::from_stored(hash))))
+    }
+
+    /// The id of the user signed in as `login`, if it is in the directory.
+    pub async fn user_id(
+        &self,
+        tenant_id: Uuid,
+        login: &UserId,
+    ) -> Result<Option<Uuid>, DirectoryError> {
+        Ok(sqlx::query_scalar(
+            "SELECT user_id FROM directory_users WHERE tenant_id = $1 AND login = $2",
+        )
+        .bind(tenant_id)
+        .bind(login.as_str())
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// The member's role in the team, if it is one.
@@ -341,28 +369,6 @@ async fn require_active_user(
         Some(true) => Ok(()),
         _ => Err(DirectoryError::NotAnActiveUser(login.to_string())),
     }
-}
-
-async fn store_password(
-    conn: &mut PgConnection,
-    user_id: Uuid,
-    password: &PasswordHash,
-    action: &UserAction,
-) -> Result<(), DirectoryError> {
-    let one_time = !matches!(action, UserAction::ChangePassword);
-    sqlx::query(
-        "INSERT INTO user_credentials (user_id, password_hash, one_time)
-         VALUES ($1, $2, $3)
-         ON CONFLICT (user_id) DO UPDATE
-            SET password_hash = excluded.password_hash, one_time = excluded.one_time,
-                changed_at = now()",
-    )
-    .bind(user_id)
-    .bind(password.as_str())
-    .bind(one_time)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 fn metadata(

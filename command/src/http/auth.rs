@@ -1,5 +1,5 @@
 //! `POST /v1/auth/login`, `/v1/auth/refresh` and `/v1/auth/logout`: the
-//! routes that need no token.
+//! routes that need no token (with `/v1/auth/wechat`, in `wechat`).
 
 use std::net::SocketAddr;
 
@@ -31,11 +31,12 @@ pub struct RefreshRequest {
     refresh_token: String,
 }
 
-fn session_error(error: SessionError) -> ApiError {
+pub(super) fn session_error(error: SessionError) -> ApiError {
     match error {
-        SessionError::BadCredentials | SessionError::BadRefreshToken => {
+        SessionError::BadCredentials | SessionError::BadRefreshToken | SessionError::NotBound => {
             ApiError::Unauthorized(error.to_string())
         }
+        SessionError::WeChat(error) => super::wechat::wechat_error(error),
         SessionError::TooManyAttempts(retry_after) => ApiError::TooManyRequests {
             message: error.to_string(),
             retry_after,
@@ -46,7 +47,7 @@ fn session_error(error: SessionError) -> ApiError {
 }
 
 /// The client's address, when the server knows it (it does in `crm serve`).
-fn address(connection: Option<Extension<ConnectInfo<SocketAddr>>>) -> String {
+pub(super) fn address(connection: Option<Extension<ConnectInfo<SocketAddr>>>) -> String {
     connection.map_or_else(
         || "unknown".to_owned(),
         |Extension(ConnectInfo(address))| address.ip().to_string(),

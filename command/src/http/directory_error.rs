@@ -27,7 +27,9 @@ pub(super) fn directory_error(error: DirectoryError) -> ApiError {
             TeamError::VersionMismatch { .. } => ApiError::PreconditionFailed(rejected.to_string()),
             TeamError::NotAMember(_) => ApiError::field("login", rejected.to_string()),
         },
-        DirectoryError::LoginTaken(_) => ApiError::Conflict(error.to_string()),
+        DirectoryError::LoginTaken(_) | DirectoryError::WeChatTaken => {
+            ApiError::Conflict(error.to_string())
+        }
         DirectoryError::NotAnActiveUser(_) => ApiError::field("login", error.to_string()),
         DirectoryError::LastAdmin => ApiError::rule(error.to_string()),
         DirectoryError::Conflict => ApiError::Conflict(error.to_string()),

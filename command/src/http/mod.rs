@@ -15,7 +15,8 @@
 //!   `user_admin` (the other commands on a user), `teams`, and
 //!   `directory_error` (how directory failures are answered); `auth` (sign-in routes) over `sessions` (password
 //!   sign-in, refresh rotation, attempt limits, revocations), which issue
-//!   and refuse tokens and so belong with HTTP.
+//!   and refuse tokens and so belong with HTTP; `wechat` (WeChat sign-in and
+//!   the caller's binding).
 
 use std::sync::Arc;
 
@@ -43,6 +44,7 @@ mod tags;
 mod teams;
 mod user_admin;
 mod users;
+mod wechat;
 
 pub use requests::{
     ArchiveParams, AssignRequest, ForgetRequest, LogActivityRequest, MoveStageRequest,
@@ -57,6 +59,9 @@ pub struct CommandApi {
     pub sessions: SessionService,
     pub idempotency: IdempotencyStore,
     pub jwt: JwtKeys,
+    /// WeChat's code-to-session client; `None`: WeChat sign-in is not
+    /// configured (its routes answer 501).
+    pub wechat: Option<crate::wechat::WeChatClient>,
 }
 
 impl FromRef<CommandApi> for JwtKeys {
@@ -89,6 +94,8 @@ pub fn router() -> OpenApiRouter<CommandApi> {
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
+        .routes(routes!(wechat::wechat_sign_in))
+        .routes(routes!(wechat::bind_my_wechat, wechat::unbind_my_wechat))
         .routes(routes!(users::invite_user))
         .routes(routes!(users::reset_password))
         .routes(routes!(users::change_my_password))

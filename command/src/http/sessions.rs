@@ -1,5 +1,6 @@
-//! Signing in with a password: short-lived access tokens, rotating refresh
-//! tokens with reuse detection, sign-out, and the limits on attempts.
+//! Signing in with a password or a WeChat account: short-lived access
+//! tokens, rotating refresh tokens with reuse detection, sign-out, and the
+//! limits on attempts. Both ways in open the same kind of session.
 //!
 //! A refresh token is 32 random bytes, given to the client once and stored
 //! only as its SHA-256. Each refresh replaces it with a new one of the same
@@ -24,6 +25,7 @@ use web::auth::Revocations;
 use web::JwtKeys;
 
 use crate::credentials::{HashError, Password, PasswordHash};
+use crate::wechat::{WeChatClient, WeChatError};
 
 /// How long an access token lives.
 pub const ACCESS_TTL: Duration = Duration::from_secs(15 * 60);
@@ -79,6 +81,15 @@ pub enum SessionError {
     /// The refresh token is unknown, expired, revoked or reused.
     #[error("the refresh token is not valid; sign in again")]
     BadRefreshToken,
+    /// No active user of the tenant is bound to the WeChat account: an
+    /// unknown tenant or account and a deactivated user answer alike.
+    #[error(
+        "no active user of this tenant is bound to this WeChat account: sign in with \
+         your password once and bind WeChat (PUT /v1/me/wechat)"
+    )]
+    NotBound,
+    #[error(transparent)]
+    WeChat(#[from] WeChatError),
     #[error(transparent)]
     Hash(#[from] HashError),
     #[error(transparent)]
@@ -147,9 +158,54 @@ impl SessionService {
             return Err(SessionError::BadCredentials);
         }
         self.limiter.forget(&login_key);
+        self.open(user_id, tenant_id, login, role, one_time).await
+    }
+
+    /// Trades a `wx.login` code for a session of the active user bound to
+    /// the WeChat account in the tenant. Attempts count against the
+    /// address's limit before WeChat is called, as password sign-ins do.
+    #[tracing::instrument(name = "wechat_sign_in", skip_all, fields(%tenant_id))]
+    pub async fn sign_in_wechat(
+        &self,
+        tenant_id: Uuid,
+        code: &str,
+        address: &str,
+        wechat: &WeChatClient,
+    ) -> Result<Session, SessionError> {
+        self.limiter.take(address, self.limits.per_address)?;
+        let identity = wechat.exchange(code).await?;
+        let row: Option<(Uuid, String, String, bool, Option<bool>)> = sqlx::query_as(
+            "SELECT u.user_id, u.login, u.role, u.active, c.one_time
+               FROM wechat_bindings b
+               JOIN directory_users u USING (user_id)
+               LEFT JOIN user_credentials c USING (user_id)
+              WHERE b.tenant_id = $1 AND b.openid = $2",
+        )
+        .bind(tenant_id)
+        .bind(&identity.openid)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((user_id, login, role, true, one_time)) = row else {
+            return Err(SessionError::NotBound);
+        };
+        let role: Role = role.parse().map_err(|_| SessionError::NotBound)?;
+        self.open(user_id, tenant_id, &login, role, one_time.unwrap_or(false))
+            .await
+    }
+
+    /// Opens a session for a user whose identity was proven: a new refresh
+    /// token family and an access token.
+    async fn open(
+        &self,
+        user_id: Uuid,
+        tenant_id: Uuid,
+        login: &str,
+        role: Role,
+        must_change_password: bool,
+    ) -> Result<Session, SessionError> {
         let family = Uuid::now_v7();
         let refresh = self.store_refresh(user_id, family).await?;
-        Ok(self.session(tenant_id, login, role, refresh, one_time))
+        Ok(self.session(tenant_id, login, role, refresh, must_change_password))
     }
 
     /// Rotates `refresh_token`: answers a new pair, and refuses (revoking

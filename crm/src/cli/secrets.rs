@@ -1,15 +1,18 @@
 //! The JWT secret and the master key. Configuration wins; otherwise they are
 //! kept in owner-only files of the data folder, so that `crm serve` works on
-//! first run and later runs (and `crm token`) agree with it.
+//! first run and later runs (and `crm token`) agree with it. Also the
+//! external identity provider whose keys `crm serve` verifies tokens with
+//! besides the secret.
 
 use std::path::Path;
 
 use anyhow::Context;
 use events::personal::MasterKey;
 use rand::RngCore;
+use web::auth::ExternalIdp;
 use web::JwtKeys;
 
-use crate::config::{DatabaseArgs, Secret};
+use crate::config::{DatabaseArgs, OidcArgs, Secret};
 
 const SECRET_FILE: &str = "jwt_secret";
 const MASTER_KEY_FILE: &str = "master_key";
@@ -27,6 +30,24 @@ pub(super) fn jwt_keys(
     let path = data_dir.join(SECRET_FILE);
     let secret = kept_secret(data_dir, &path, generate, "CRM_JWT_SECRET")?;
     JwtKeys::from_secret(secret.as_bytes()).with_context(|| format!("secret in {}", path.display()))
+}
+
+/// The configured external identity provider, checked before anything
+/// starts; `crm serve` verifies its tokens beside the secret's
+/// ([`JwtKeys::with_external`]) and keeps its keys current
+/// ([`web::auth::ExternalIdp::keep_keys_current`]).
+pub(super) fn identity_provider(oidc: &OidcArgs) -> anyhow::Result<Option<ExternalIdp>> {
+    let idp = oidc.identity_provider()?;
+    if let Some(idp) = &idp {
+        let settings = idp.settings();
+        tracing::info!(
+            issuer = %settings.issuer,
+            audience = %settings.audience,
+            jwks_url = %settings.jwks_url,
+            "accepting the external identity provider's RS256 and ES256 tokens"
+        );
+    }
+    Ok(idp)
 }
 
 /// The master key from configuration, else the one kept in the data folder.

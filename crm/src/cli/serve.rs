@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use web::JwtKeys;
 
-use super::secrets::{jwt_keys, master_key};
+use super::secrets::{identity_provider, jwt_keys, master_key};
 use super::shutdown::shutdown_signal;
 use crate::app::{self, AppState};
 use crate::config::ServeArgs;
@@ -18,7 +18,12 @@ use crate::{db, demo};
 
 pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let data_dir = &args.database.data_dir;
-    let jwt = jwt_keys(args.jwt_secret.as_ref(), data_dir, true)?;
+    let external = identity_provider(&args.oidc)?;
+    let wechat = wechat_client(&args)?;
+    let mut jwt = jwt_keys(args.jwt_secret.as_ref(), data_dir, true)?;
+    if let Some(idp) = external {
+        jwt = jwt.with_external(idp);
+    }
     let (database_url, embedded) = match &args.database.database_url {
         Some(url) => (url.expose().to_owned(), None),
         None => {
@@ -28,7 +33,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             (postgres.database_url().to_owned(), Some(postgres))
         }
     };
-    let outcome = serve_with(&args, &database_url, jwt).await;
+    let outcome = serve_with(&args, &database_url, jwt, wechat).await;
     if let Some(postgres) = embedded {
         if let Err(error) = postgres.stop().await {
             tracing::error!(error = %format!("{error:#}"), "the private PostgreSQL did not stop cleanly");
@@ -37,7 +42,26 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     outcome
 }
 
-async fn serve_with(args: &ServeArgs, database_url: &str, jwt: JwtKeys) -> anyhow::Result<()> {
+/// WeChat sign-in's client, checked before anything starts.
+fn wechat_client(args: &ServeArgs) -> anyhow::Result<Option<command::wechat::WeChatClient>> {
+    let Some(config) = args.wechat.config().map_err(anyhow::Error::msg)? else {
+        tracing::info!(
+            "WeChat sign-in is not configured (CRM_WECHAT_APP_ID, CRM_WECHAT_APP_SECRET)"
+        );
+        return Ok(None);
+    };
+    tracing::info!(app_id = config.app_id(), endpoint = %config.endpoint(), "WeChat sign-in is on");
+    command::wechat::WeChatClient::new(config)
+        .map(Some)
+        .context("creating the WeChat client")
+}
+
+async fn serve_with(
+    args: &ServeArgs,
+    database_url: &str,
+    jwt: JwtKeys,
+    wechat: Option<command::wechat::WeChatClient>,
+) -> anyhow::Result<()> {
     let master = master_key(&args.database)?;
     let pool = db::connect(database_url, args.db_max_connections).await?;
     db::migrate(&pool).await?;
@@ -98,6 +122,7 @@ async fn serve_with(args: &ServeArgs, database_url: &str, jwt: JwtKeys) -> anyho
     let mut state = AppState::new(pool.clone(), jwt, data_keys);
     state.cache = query::ReadCache::new(args.read_cache());
     state.sign_in_limits = args.sign_in_limits();
+    state.wechat = wechat;
     let cache_listener = tokio::spawn(state.cache.clone().listen(pool.clone(), stop.subscribe()));
     state.relay = relay_config.map(|config| crate::ops::RelayMonitor {
         topic: config.topic,
@@ -108,6 +133,11 @@ async fn serve_with(args: &ServeArgs, database_url: &str, jwt: JwtKeys) -> anyho
         state.jwt.revocations().clone(),
         stop.subscribe(),
     ));
+    let identity_provider_keys = state
+        .jwt
+        .external()
+        .cloned()
+        .map(|idp| tokio::spawn(idp.keep_keys_current(stop.subscribe())));
     let router = app::router(state);
     // The client's address reaches the sign-in route's attempt limits.
     let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -128,6 +158,11 @@ async fn serve_with(args: &ServeArgs, database_url: &str, jwt: JwtKeys) -> anyho
     }
     if let Err(error) = revocations.await {
         tracing::error!(%error, "the revocation refresher failed");
+    }
+    if let Some(refresher) = identity_provider_keys {
+        if let Err(error) = refresher.await {
+            tracing::error!(%error, "the identity provider's key refresher failed");
+        }
     }
     if let Err(error) = cache_listener.await {
         tracing::error!(%error, "the read cache's listener failed");

@@ -40,7 +40,7 @@ pub async fn apply(
     let fresh: Vec<StoredEvent> = batch
         .iter()
         .filter(unapplied)
-        .filter_map(|message| message.event.as_ref().ok().cloned())
+        .filter_map(|message| message.customer_event().cloned())
         .collect();
     let unreadable: Vec<(&Delivered, &Unreadable)> = batch
         .iter()
@@ -136,7 +136,7 @@ pub(super) async fn apply_one_by_one(
             Err(error) if error.is_data_error() => error,
             Err(error) => return Err(error),
         };
-        let Ok(event) = &message.event else {
+        let Some(event) = message.customer_event() else {
             continue;
         };
         let checkpoint = Checkpoint {

@@ -11,11 +11,20 @@ use store::source::{Checkpoint, SourceError, StoredEvent};
 
 /// One message of the topic, decoded, or why it does not decode (then it is
 /// dead-lettered and passed: decoding it again would fail the same way).
+/// `Ok(None)` is an event of a family the projections do not read (a user's
+/// or a team's): passed, its offset stored like any other.
 #[derive(Debug, Clone)]
 pub struct Delivered {
     pub partition: i32,
     pub offset: i64,
-    pub event: Result<StoredEvent, Unreadable>,
+    pub event: Result<Option<StoredEvent>, Unreadable>,
+}
+
+impl Delivered {
+    /// The customer event to fold, if the message is one.
+    pub fn customer_event(&self) -> Option<&StoredEvent> {
+        self.event.as_ref().ok().and_then(Option::as_ref)
+    }
 }
 
 /// A message that is not an event this version can read.
@@ -30,8 +39,9 @@ pub struct Unreadable {
 }
 
 /// Turns a message value (the CloudEvents envelope) back into the event the
-/// projections fold. Personal fields arrive sealed, as stored.
-pub fn decode(payload: &[u8]) -> Result<StoredEvent, SourceError> {
+/// projections fold (`None` for a user's or a team's event, which they do
+/// not read). Personal fields arrive sealed, as stored.
+pub fn decode(payload: &[u8]) -> Result<Option<StoredEvent>, SourceError> {
     let envelope: CloudEvent =
         serde_json::from_slice(payload).map_err(|error| SourceError::Undecodable {
             position: 0,
@@ -39,8 +49,11 @@ pub fn decode(payload: &[u8]) -> Result<StoredEvent, SourceError> {
         })?;
     let position = envelope.position;
     let undecodable = |reason: String| SourceError::Undecodable { position, reason };
-    let (name, version) = stored_type(&envelope.event_type)
+    let (family, name, version) = stored_type(&envelope.event_type)
         .ok_or_else(|| undecodable(format!("unknown type {}", envelope.event_type)))?;
+    if !family.is_customer() {
+        return Ok(None);
+    }
     if version != events::customer::V1 {
         return Err(undecodable(format!("unknown event version {version}")));
     }
@@ -50,7 +63,7 @@ pub fn decode(payload: &[u8]) -> Result<StoredEvent, SourceError> {
     )]));
     let event: CustomerEvent =
         serde_json::from_value(tagged).map_err(|error| undecodable(error.to_string()))?;
-    Ok(StoredEvent {
+    Ok(Some(StoredEvent {
         // Projections use the position only; commit order is Kafka's job here.
         checkpoint: Checkpoint { tx: 0, position },
         event_id: envelope.id,
@@ -62,7 +75,7 @@ pub fn decode(payload: &[u8]) -> Result<StoredEvent, SourceError> {
         occurred_at: envelope.time,
         recorded_at: envelope.recordedtime,
         event,
-    })
+    }))
 }
 
 pub(super) fn delivered(message: &impl Message) -> Delivered {
@@ -118,6 +131,7 @@ mod tests {
         let envelope = CloudEvent::from_stored(StoredParts {
             event_id: Uuid::new_v4(),
             tenant_id: tenant,
+            aggregate_type: "Customer",
             aggregate_id: &customer.to_string(),
             sequence: 1,
             position: 42,
@@ -131,7 +145,7 @@ mod tests {
             personal: PersonalFields::Sealed,
         });
         let bytes = serde_json::to_vec(&envelope).expect("json");
-        let stored = decode(&bytes).expect("decodes");
+        let stored = decode(&bytes).expect("decodes").expect("a customer event");
         assert_eq!(stored.event_id, envelope.id);
         assert_eq!(stored.customer_id, customer);
         assert_eq!(stored.tenant_id, tenant);

@@ -143,7 +143,8 @@ pub async fn status(pool: &PgPool) -> Result<Vec<Status>, sqlx::Error> {
             tx: tx.parse().unwrap_or(0),
             position,
         };
-        let (lag_events, lag_seconds) = source::lag(pool, checkpoint).await?;
+        let (lag_events, lag_seconds) =
+            source::lag(pool, checkpoint, source::Reads::Customers).await?;
         statuses.push(Status {
             name: projection.name(),
             checkpoint,

@@ -1,4 +1,5 @@
-//! `GET /v1/me`: who the caller is, its role and its teams.
+//! `GET /v1/me`: who the caller is, its role, its teams and whether it can
+//! sign in from WeChat.
 
 use axum::extract::State;
 use axum::Json;
@@ -23,6 +24,9 @@ pub struct Me {
     pub user: Option<UserView>,
     /// The teams the caller is in, and its role in each.
     pub teams: Vec<MyTeam>,
+    /// A WeChat account is bound for signing in (`PUT /v1/me/wechat`). The
+    /// account itself is a secret and never shown.
+    pub wechat_bound: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -62,11 +66,20 @@ pub(crate) async fn get_me(
             })
         })
         .collect();
+    let wechat_bound: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM wechat_bindings b JOIN directory_users u USING (user_id)
+                         WHERE u.tenant_id = $1 AND u.login = $2)",
+    )
+    .bind(caller.tenant_id)
+    .bind(&caller.user_id)
+    .fetch_one(&api.pool)
+    .await?;
     Ok(Json(Me {
         tenant_id: caller.tenant_id,
         login: caller.user_id.clone(),
         role: caller.role.as_str().to_owned(),
         user,
         teams,
+        wechat_bound,
     }))
 }

@@ -17,27 +17,25 @@
 //! from it at each request. Their time to live only bounds changes made
 //! behind the projectors' back (a hand-edited row).
 
+mod middleware;
+mod scopes;
+
+pub(crate) use middleware::{from_kept_record, serve_cached, Kept};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
-use axum::extract::{FromRef, FromRequestParts, Request, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::body::Bytes;
+use axum::http::HeaderValue;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use projector::runner::{ALL_TENANTS, READ_MODELS_CHANNEL};
-use web::{Caller, JwtKeys};
 
 use crate::customers::record::CustomerRecord;
-use crate::freshness::STALE_HEADER;
-use crate::visibility::Visibility;
 
 /// `hit` or `miss` on answers of the cached routes.
 pub const CACHE_HEADER: &str = "x-cache";
@@ -83,6 +81,9 @@ struct TenantAnswers {
     generation: u64,
     answers: HashMap<String, Answer>,
     customers: HashMap<Uuid, KeptRecord>,
+    /// Managers' visibility (login → whose customers it sees), read from
+    /// the directory, whose commits send the same notices.
+    scopes: HashMap<String, scopes::KeptScope>,
 }
 
 struct KeptRecord {
@@ -226,6 +227,7 @@ impl Inner {
             answers.generation += 1;
             answers.answers.clear();
             answers.customers.clear();
+            answers.scopes.clear();
         }
         state.bytes = 0;
         state.listening = listening;
@@ -257,6 +259,11 @@ impl Inner {
                 .sum::<usize>()
                 + answers
                     .customers
+                    .drain()
+                    .map(|(_, kept)| kept.bytes)
+                    .sum::<usize>()
+                + answers
+                    .scopes
                     .drain()
                     .map(|(_, kept)| kept.bytes)
                     .sum::<usize>();
@@ -335,120 +342,21 @@ impl Inner {
                 }
                 keep
             });
+            answers.scopes.retain(|_, kept| {
+                let keep = kept.stored_at.elapsed() < self.scope_time_to_live();
+                if !keep {
+                    freed += kept.bytes;
+                }
+                keep
+            });
         }
         state.tenants.retain(|_, answers| {
-            !answers.answers.is_empty() || !answers.customers.is_empty() || answers.generation > 0
+            !answers.answers.is_empty()
+                || !answers.customers.is_empty()
+                || !answers.scopes.is_empty()
+                || answers.generation > 0
         });
         state.bytes -= freed;
-    }
-}
-
-/// Middleware of the cached routes: serves a kept answer, or runs the route
-/// and keeps a fresh 200. `state` is the routes' own, which holds the cache
-/// and the keys that verify callers.
-pub(crate) async fn serve_cached<S>(
-    State(state): State<S>,
-    request: Request,
-    next: Next,
-) -> Response
-where
-    S: Send + Sync,
-    ReadCache: FromRef<S>,
-    JwtKeys: FromRef<S>,
-    PgPool: FromRef<S>,
-{
-    let read_cache = ReadCache::from_ref(&state);
-    let Some(cache) = read_cache.inner() else {
-        return next.run(request).await;
-    };
-    let read_your_writes = request
-        .uri()
-        .query()
-        .is_some_and(|query| query.contains("min_position"));
-    if request.method() != Method::GET || read_your_writes {
-        return next.run(request).await;
-    }
-    let (mut parts, body) = request.into_parts();
-    // Without a valid token the route itself answers (401).
-    let Ok(caller) = Caller::from_request_parts(&mut parts, &state).await else {
-        return next.run(Request::from_parts(parts, body)).await;
-    };
-    parts.extensions.insert(caller.clone());
-    let Ok(visibility) = Visibility::of(&PgPool::from_ref(&state), &caller).await else {
-        // The route meets the same failure and answers it.
-        return next.run(Request::from_parts(parts, body)).await;
-    };
-    let key = format!(
-        "{}|{}|{}",
-        caller.role.as_str(),
-        visibility.key(),
-        parts.uri
-    );
-    parts.extensions.insert(visibility.clone());
-    if let Some(answer) = cache.get(caller.tenant_id, &key) {
-        return answer.into_response("hit");
-    }
-    let generation = cache.generation(caller.tenant_id);
-    let response = next.run(Request::from_parts(parts, body)).await;
-    let Some(generation) = generation else {
-        return response;
-    };
-    if response.status() != StatusCode::OK || response.headers().contains_key(STALE_HEADER) {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    let body = match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(body) => body,
-        Err(error) => {
-            tracing::error!(%error, "read cache: could not read an answer's body");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    };
-    cache.put(
-        caller.tenant_id,
-        generation,
-        key,
-        Answer {
-            stored_at: Instant::now(),
-            content_type: parts.headers.get(CONTENT_TYPE).cloned(),
-            body: body.clone(),
-        },
-    );
-    // A route may have said more precisely where its answer came from.
-    parts
-        .headers
-        .entry(CACHE_HEADER)
-        .or_insert(HeaderValue::from_static("miss"));
-    Response::from_parts(parts, Body::from(body))
-}
-
-/// Whether a route's answer came from a kept customer record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kept {
-    Yes,
-    No,
-}
-
-/// Says `X-Cache: record` on an answer computed from a kept record.
-pub(crate) fn from_kept_record(mut response: Response, kept: Kept) -> Response {
-    if kept == Kept::Yes {
-        response
-            .headers_mut()
-            .insert(CACHE_HEADER, HeaderValue::from_static("record"));
-    }
-    response
-}
-
-impl Answer {
-    fn into_response(self, outcome: &'static str) -> Response {
-        let mut response = Response::new(Body::from(self.body));
-        if let Some(content_type) = self.content_type {
-            response.headers_mut().insert(CONTENT_TYPE, content_type);
-        }
-        response
-            .headers_mut()
-            .insert(CACHE_HEADER, HeaderValue::from_static(outcome));
-        response
     }
 }
 
