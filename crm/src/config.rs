@@ -297,7 +297,7 @@ pub struct ServeArgs {
     pub db_max_connections: u32,
 
     /// How long answers of the mini-program's read routes may be served from
-    /// memory, in milliseconds (0: no cache). A projection's change to a
+    /// memory, in milliseconds (0: no answers kept). A projection's change to a
     /// tenant drops that tenant's answers at once, so this bounds only what
     /// changes with time alone (lifecycles "as of now").
     #[arg(long, env = "CRM_READ_CACHE_TTL_MS", default_value_t = 1000,
@@ -313,7 +313,8 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub read_cache_record_ttl_ms: u64,
 
-    /// Memory for cached read answers and records, in MiB (0: no cache).
+    /// Memory for cached read answers, records and managers' team scopes, in
+    /// MiB (0: no cache at all).
     #[arg(long, env = "CRM_READ_CACHE_MB", default_value_t = 64,
           value_parser = clap::value_parser!(u64).range(0..=65_536))]
     pub read_cache_mb: u64,

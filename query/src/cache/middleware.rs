@@ -38,7 +38,8 @@ where
         .uri()
         .query()
         .is_some_and(|query| query.contains("min_position"));
-    if request.method() != Method::GET || read_your_writes {
+    let answers_kept = !cache.settings.time_to_live.is_zero();
+    if request.method() != Method::GET || read_your_writes || !answers_kept {
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();

@@ -105,10 +105,12 @@ impl ReadCache {
     }
 
     /// A cache that serves nothing until [`ReadCache::listen`] has connected.
+    /// Managers' team scopes are kept whenever it has memory at all, with
+    /// both lifetimes zero too: they are dropped by the same notices as
+    /// answers, so keeping them changes no answer, and without them every
+    /// request of a manager would read the directory first.
     pub fn new(settings: CacheSettings) -> Self {
-        let keeps_nothing =
-            settings.time_to_live.is_zero() && settings.record_time_to_live.is_zero();
-        if keeps_nothing || settings.max_bytes == 0 {
+        if settings.max_bytes == 0 {
             return Self::disabled();
         }
         Self(Some(Arc::new(Inner {
@@ -343,7 +345,7 @@ impl Inner {
                 keep
             });
             answers.scopes.retain(|_, kept| {
-                let keep = kept.stored_at.elapsed() < self.scope_time_to_live();
+                let keep = kept.stored_at.elapsed() < scopes::SCOPE_TIME_TO_LIVE;
                 if !keep {
                     freed += kept.bytes;
                 }

@@ -16,6 +16,10 @@ use crate::visibility::Visibility;
 
 use super::{Inner, ReadCache};
 
+/// Scopes change only through the directory's commits, whose notices drop
+/// them; their lifetime only bounds changes made behind the service's back.
+pub(super) const SCOPE_TIME_TO_LIVE: Duration = Duration::from_secs(60);
+
 pub(super) struct KeptScope {
     pub(super) stored_at: Instant,
     pub(super) bytes: usize,
@@ -55,22 +59,13 @@ impl ReadCache {
 }
 
 impl Inner {
-    /// Scopes change only through the directory's commits, whose notices
-    /// drop them; the longer of the two lifetimes only bounds changes made
-    /// behind the service's back.
-    pub(super) fn scope_time_to_live(&self) -> Duration {
-        self.settings
-            .time_to_live
-            .max(self.settings.record_time_to_live)
-    }
-
     fn scope(&self, tenant: Uuid, login: &str) -> Option<Option<Vec<String>>> {
         let state = self.lock();
         if !state.listening {
             return None;
         }
         let kept = state.tenants.get(&tenant)?.scopes.get(login)?;
-        (kept.stored_at.elapsed() < self.scope_time_to_live()).then(|| kept.owners.clone())
+        (kept.stored_at.elapsed() < SCOPE_TIME_TO_LIVE).then(|| kept.owners.clone())
     }
 
     fn keep_scope(&self, tenant: Uuid, generation: u64, login: &str, owners: Option<Vec<String>>) {
@@ -110,10 +105,11 @@ mod tests {
     use super::*;
 
     fn inner() -> Inner {
+        // Answers and records off: scopes are kept all the same.
         let inner = Inner {
             settings: CacheSettings {
-                time_to_live: Duration::from_secs(1),
-                record_time_to_live: Duration::from_secs(60),
+                time_to_live: Duration::ZERO,
+                record_time_to_live: Duration::ZERO,
                 max_bytes: 1 << 20,
             },
             state: Mutex::new(CacheState::default()),
