@@ -65,6 +65,8 @@ pub struct AppState {
     pub sign_in_limits: command::http::sessions::AttemptLimits,
     /// WeChat sign-in's client; `None` (the default): not configured.
     pub wechat: Option<command::wechat::WeChatClient>,
+    /// The mini-program's H5 build, served at `/app/` ([`crate::app_files`]).
+    pub app_dir: Option<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -78,6 +80,7 @@ impl AppState {
             cache: query::ReadCache::disabled(),
             sign_in_limits: command::http::sessions::AttemptLimits::default(),
             wechat: None,
+            app_dir: None,
         }
     }
 }
@@ -118,6 +121,10 @@ pub fn router(state: AppState) -> Router {
         .split_for_parts();
     let openapi = Arc::new(openapi);
     let request_id = HeaderName::from_static(command::http::REQUEST_ID);
+    let api = match &state.app_dir {
+        Some(dir) => api.merge(crate::app_files::router(dir)),
+        None => api,
+    };
     api.route(
         "/openapi.json",
         get(move || {

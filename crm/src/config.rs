@@ -283,6 +283,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CRM_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// The mini-program's H5 build, served at `/app/` when it holds one
+    /// (relative to the working directory).
+    #[arg(long, env = "CRM_APP_DIR", default_value = "miniprogram/dist/h5")]
+    pub app_dir: std::path::PathBuf,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
 

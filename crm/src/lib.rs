@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod app_files;
 pub mod cli;
 pub mod config;
 pub mod db;

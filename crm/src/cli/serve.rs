@@ -85,6 +85,9 @@ async fn serve_with(
             std::time::Duration::from_secs(12 * 3600),
         );
         println!("Demo tenant {tenant} is ready.");
+        if crate::app_files::built(&args.app_dir).is_some() {
+            println!("  App:   http://{address}/app/");
+        }
         println!("  API:   http://{address}/v1/customers");
         println!("  Docs:  http://{address}/openapi.json");
         println!("  Sign-ins (one-time passwords, shown once):");
@@ -123,6 +126,14 @@ async fn serve_with(
     state.cache = query::ReadCache::new(args.read_cache());
     state.sign_in_limits = args.sign_in_limits();
     state.wechat = wechat;
+    state.app_dir = crate::app_files::built(&args.app_dir);
+    match &state.app_dir {
+        Some(dir) => tracing::info!(dir = %dir.display(), "serving the app at /app/"),
+        None => tracing::info!(
+            dir = %args.app_dir.display(),
+            "no app build there (./scripts/demo builds it); /app/ is not served"
+        ),
+    }
     let cache_listener = tokio::spawn(state.cache.clone().listen(pool.clone(), stop.subscribe()));
     state.relay = relay_config.map(|config| crate::ops::RelayMonitor {
         topic: config.topic,
