@@ -311,3 +311,53 @@ async fn the_document_lists_every_route_and_each_is_served() {
     }
     let _: &Value = &doc;
 }
+
+/// Every `$ref` names a schema the document defines, and every path
+/// parameter is one of the path's `{…}` segments (generated clients fail on
+/// either).
+#[tokio::test]
+async fn references_resolve_and_path_parameters_are_in_the_path() {
+    let app = app();
+    let document: Value = serde_json::from_str(&served_text(&app).await).expect("JSON");
+    let schemas = document["components"]["schemas"]
+        .as_object()
+        .expect("schemas");
+    let mut problems = Vec::new();
+    let mut stack = vec![(String::from("#"), &document)];
+    while let Some((at, value)) = stack.pop() {
+        match value {
+            Value::Object(fields) => {
+                if let Some(Value::String(target)) = fields.get("$ref") {
+                    match target.strip_prefix("#/components/schemas/") {
+                        Some(name) if schemas.contains_key(name) => {}
+                        _ => problems.push(format!("{at}: $ref {target} resolves to nothing")),
+                    }
+                }
+                for (key, field) in fields {
+                    stack.push((format!("{at}/{key}"), field));
+                }
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    stack.push((format!("{at}/{index}"), item));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (path, operations) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in operations.as_object().expect("operations") {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap_or_default();
+                let in_path = path.contains(&format!("{{{name}}}"));
+                if (parameter["in"] == "path") != in_path {
+                    problems.push(format!(
+                        "{method} {path}: parameter {name} is declared in {} ",
+                        parameter["in"]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}

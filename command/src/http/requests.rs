@@ -331,6 +331,7 @@ impl ForgetRequest {
 
 #[derive(Debug, Deserialize, Serialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ArchiveParams {
     /// Why the customer is archived; at most 500 characters, line breaks and
     /// tabs allowed.

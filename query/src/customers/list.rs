@@ -69,7 +69,7 @@ pub struct ListParams {
     source: Option<String>,
     /// Include archived customers (default false).
     archived: Option<bool>,
-    #[param(value_type = Option<Sort>)]
+    #[param(value_type = Option<Sort>, inline)]
     sort: Option<Sort>,
     /// 1–100, default 20.
     limit: Option<i64>,

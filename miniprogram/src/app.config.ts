@@ -1,0 +1,10 @@
+export default defineAppConfig({
+  pages: ['pages/customers/index', 'pages/login/index', 'pages/customer/index'],
+  window: {
+    backgroundTextStyle: 'dark',
+    backgroundColor: '#f5f6f8',
+    navigationBarBackgroundColor: '#ffffff',
+    navigationBarTitleText: '客户管理',
+    navigationBarTextStyle: 'black',
+  },
+})

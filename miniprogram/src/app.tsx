@@ -1,0 +1,30 @@
+import type { PropsWithChildren } from 'react'
+import Taro, { useLaunch } from '@tarojs/taro'
+
+import { onUnauthorized } from './api'
+import { LOGIN_PAGE } from './routes'
+
+import './app.css'
+
+let leaving = false
+
+/** The session is over (expired and not renewable): back to sign-in, once. */
+function backToSignIn() {
+  const pages = Taro.getCurrentPages()
+  const current = pages[pages.length - 1]?.route ?? ''
+  if (leaving || `/${current}`.startsWith(LOGIN_PAGE)) return
+  leaving = true
+  void Taro.reLaunch({ url: `${LOGIN_PAGE}?expired=1` }).finally(() => {
+    leaving = false
+  })
+}
+
+function App({ children }: PropsWithChildren) {
+  useLaunch(() => {
+    onUnauthorized(backToSignIn)
+  })
+  // children: the page being shown
+  return children
+}
+
+export default App

@@ -1,0 +1,5 @@
+export default definePageConfig({
+  navigationBarTitleText: '客户',
+  enablePullDownRefresh: true,
+  onReachBottomDistance: 120,
+})

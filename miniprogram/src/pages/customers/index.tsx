@@ -1,0 +1,132 @@
+import { useEffect, useState } from 'react'
+import { Input, Text, View } from '@tarojs/components'
+import Taro, { useLoad, usePullDownRefresh, useReachBottom } from '@tarojs/taro'
+
+import { describeError, loadSession, type CustomerSummary } from '../../api'
+import { StateView } from '../../components/StateView'
+import { customerPage, LOGIN_PAGE } from '../../routes'
+import { STAGES, stageInfo } from '../../stages'
+import { useCustomerList, type Filters } from './useCustomerList'
+
+import './index.css'
+
+const SEARCH_DELAY_MS = 300
+
+function CustomerRow({ customer }: { customer: CustomerSummary }) {
+  const stage = stageInfo(customer.stage)
+  const owner = customer.owner_name ?? customer.owner_id
+  return (
+    <View
+      className='customer'
+      ariaRole='link'
+      ariaLabel={`${customer.name}，${customer.company ?? ''}，${stage.name}，负责人 ${owner}`}
+      onClick={() => void Taro.navigateTo({ url: customerPage(customer.id) })}
+    >
+      <View className='customer__main'>
+        <Text className='customer__name'>{customer.name}</Text>
+        <Text className='customer__company'>{customer.company ?? '—'}</Text>
+      </View>
+      <View className='customer__side'>
+        <Text className='customer__stage' style={{ background: stage.colour }}>
+          {stage.name}
+        </Text>
+        <Text className='customer__owner'>负责人：{owner}</Text>
+      </View>
+    </View>
+  )
+}
+
+export default function CustomersPage() {
+  const [text, setText] = useState('')
+  const [filters, setFilters] = useState<Filters>({ q: '', stage: '' })
+  // Signed out: straight to sign-in, without asking the service first.
+  const [signedIn] = useState(() => loadSession() !== null)
+  const { state, reload, loadMore } = useCustomerList(filters, signedIn)
+
+  useLoad(() => {
+    if (!signedIn) void Taro.reLaunch({ url: LOGIN_PAGE })
+  })
+
+  // search as the user types, once the typing pauses
+  useEffect(() => {
+    const timer = setTimeout(() => {
+      setFilters((f) => (f.q === text.trim() ? f : { ...f, q: text.trim() }))
+    }, SEARCH_DELAY_MS)
+    return () => clearTimeout(timer)
+  }, [text])
+
+  usePullDownRefresh(() => {
+    void reload(true).finally(() => void Taro.stopPullDownRefresh())
+  })
+  useReachBottom(() => void loadMore())
+
+  const searching = filters.q !== '' || filters.stage !== ''
+
+  return (
+    <View className='customers'>
+      <View className='customers__bar'>
+        <Input
+          className='customers__search'
+          type='text'
+          confirmType='search'
+          ariaLabel='搜索客户'
+          placeholder='搜索姓名、公司或电话'
+          value={text}
+          onInput={(e) => setText(e.detail.value)}
+          onConfirm={(e) => setFilters((f) => ({ ...f, q: e.detail.value.trim() }))}
+        />
+        <View className='customers__stages' ariaRole='radiogroup' ariaLabel='按阶段筛选'>
+          {[{ code: '', name: '全部' }, ...STAGES].map((s) => (
+            <View
+              key={s.code}
+              className={`customers__chip ${filters.stage === s.code ? 'customers__chip--on' : ''}`}
+              ariaRole='radio'
+              ariaLabel={filters.stage === s.code ? `${s.name}，已选中` : s.name}
+              onClick={() => setFilters((f) => ({ ...f, stage: s.code }))}
+            >
+              {s.name}
+            </View>
+          ))}
+        </View>
+      </View>
+
+      {state.status === 'loading' && <StateView kind='loading' />}
+      {state.status === 'error' && (
+        <StateView kind='error' error={state.error} onRetry={() => void reload()} />
+      )}
+      {state.status === 'ready' && state.items.length === 0 && (
+        <StateView
+          kind='empty'
+          text={searching ? '没有符合条件的客户' : '还没有客户'}
+          {...(searching ? { hint: '换个关键词或阶段试试' } : {})}
+        />
+      )}
+      {state.status === 'ready' && state.items.length > 0 && (
+        <View className='customers__list' ariaRole='list'>
+          {state.items.map((c) => (
+            <CustomerRow key={c.id} customer={c} />
+          ))}
+          <View className='customers__footer'>
+            {state.loadingMore ? (
+              <Text>加载中…</Text>
+            ) : state.moreError !== null ? (
+              <View
+                className='customers__more-error'
+                ariaRole='button'
+                onClick={() => void loadMore()}
+              >
+                {describeError(state.moreError).message}，点击重试
+              </View>
+            ) : state.nextCursor !== null ? (
+              <View ariaRole='button' onClick={() => void loadMore()}>
+                加载更多
+              </View>
+            ) : (
+              <Text>没有更多了</Text>
+            )}
+          </View>
+        </View>
+      )}
+    </View>
+  )
+}
