@@ -137,7 +137,9 @@ export default function LoginPage() {
         <Button
           className='login__submit'
           type='primary'
-          disabled={busy}
+          // H5 renders disabled={false} as disabled="false", which Taro's
+          // [disabled] style greys out: leave the attribute off instead.
+          disabled={busy || undefined}
           ariaLabel='登录'
           onClick={() => void submit()}
         >

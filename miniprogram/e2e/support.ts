@@ -1,0 +1,139 @@
+// What the end-to-end tests share: the demo sign-in passed by
+// scripts/test-app-e2e, signing in through the app, the service's API for
+// what the screens should show, and where screenshots go.
+import path from 'node:path'
+
+import { expect, type APIRequestContext, type Locator, type Page } from '@playwright/test'
+
+import type { components } from '../src/api/schema'
+
+type CustomerSummary = components['schemas']['CustomerSummary']
+type CustomerPage = components['schemas']['CustomerPage']
+type Session = components['schemas']['Session']
+
+function required(name: string): string {
+  const value = process.env[name]
+  if (value === undefined || value === '') {
+    throw new Error(`${name} is not set: run ../scripts/test-app-e2e, which starts crm serve --demo`)
+  }
+  return value
+}
+
+/** The demo tenant and a manager's sign-in, as `crm serve --demo` printed them. */
+export function demoUser() {
+  return {
+    tenantId: required('APP_E2E_TENANT'),
+    login: required('APP_E2E_LOGIN'),
+    password: required('APP_E2E_PASSWORD'),
+  }
+}
+
+export const OUT_DIR = process.env.APP_E2E_OUT_DIR ?? path.resolve(__dirname, '../../target/app-e2e')
+
+/** A screenshot of the whole phone screen into target/app-e2e/. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(OUT_DIR, name), animations: 'disabled' })
+}
+
+export const LOGIN_URL = '/app/#/pages/login/index'
+export const LOGIN_URL_PATTERN = /\/app\/#\/pages\/login\/index/
+export const CUSTOMERS_URL = /\/app\/#\/pages\/customers\/index/
+
+/** 登录's button: Taro's H5 Button has no button role, only its aria-label. */
+export function signInButton(page: Page): Locator {
+  return page.getByLabel('登录', { exact: true })
+}
+
+/** Fills in 登录 and taps the button; the caller checks where it lands. */
+export async function signIn(page: Page, password = demoUser().password): Promise<void> {
+  const user = demoUser()
+  await page.goto(LOGIN_URL)
+  // Taro's H5 Input puts the aria-label on its host element; the input inside it has the id's field.
+  await page.locator('#login-tenant_id input').fill(user.tenantId)
+  await page.locator('#login-login input').fill(user.login)
+  await page.locator('#login-password input').fill(password)
+  await signInButton(page).tap()
+}
+
+/** The rows of the customer list, and their names. */
+export function customerRows(page: Page): Locator {
+  return page.getByRole('list').getByRole('link')
+}
+export function rowNames(page: Page): Locator {
+  return customerRows(page).locator('.customer__name')
+}
+
+/** The service's API as the demo user: what the screens should show. */
+export class DemoApi {
+  private constructor(
+    private readonly request: APIRequestContext,
+    private readonly token: string,
+  ) {}
+
+  static async signIn(request: APIRequestContext): Promise<DemoApi> {
+    const user = demoUser()
+    const answer = await request.post('/v1/auth/login', {
+      data: { tenant_id: user.tenantId, login: user.login, password: user.password },
+    })
+    expect(answer.status(), await answer.text()).toBe(200)
+    const session = (await answer.json()) as Session
+    return new DemoApi(request, session.access_token)
+  }
+
+  /** The first page of the customer list (the app asks for 20). */
+  async customers(q?: string, limit = 20): Promise<CustomerSummary[]> {
+    const answer = await this.request.get('/v1/customers', {
+      params: { limit, ...(q !== undefined ? { q } : {}) },
+      headers: { Authorization: `Bearer ${this.token}` },
+    })
+    expect(answer.status(), await answer.text()).toBe(200)
+    return ((await answer.json()) as CustomerPage).items
+  }
+}
+
+declare global {
+  interface Window {
+    __tapProbe?: { start?: number; end?: number }
+  }
+}
+
+/**
+ * Taps `row` and measures in the page, on the page's own clock, from the
+ * tap (its touchend or click event) to the first animation frame in which
+ * the detail page shows `name`. Returns milliseconds.
+ */
+export async function tapToDetail(page: Page, row: Locator, name: string): Promise<number> {
+  await page.evaluate((expected) => {
+    const probe: NonNullable<Window['__tapProbe']> = {}
+    window.__tapProbe = probe
+    const tapped = (event: Event) => {
+      probe.start ??= event.timeStamp
+    }
+    document.addEventListener('touchend', tapped, { capture: true, once: true })
+    document.addEventListener('click', tapped, { capture: true, once: true })
+    const shown = () =>
+      Array.from(document.querySelectorAll('.detail__name')).some(
+        (element) => element.textContent === expected && element.checkVisibility(),
+      )
+    const observer = new MutationObserver(() => {
+      if (probe.start === undefined || !shown()) return
+      observer.disconnect()
+      requestAnimationFrame(() => {
+        probe.end = performance.now()
+      })
+    })
+    observer.observe(document.body, {
+      childList: true,
+      subtree: true,
+      attributes: true,
+      characterData: true,
+    })
+  }, name)
+  await row.tap()
+  await page.waitForFunction(() => window.__tapProbe?.end !== undefined)
+  const { start, end } = await page.evaluate(() => ({
+    start: window.__tapProbe?.start ?? NaN,
+    end: window.__tapProbe?.end ?? NaN,
+  }))
+  return end - start
+}
