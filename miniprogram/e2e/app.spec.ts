@@ -72,6 +72,10 @@ test('searching by 张 and by a full name, then opening the customer', async ({
   await expect(page.locator('.detail__name')).toHaveText(name)
   await expect(page.getByLabel(`公司：${customer.company ?? '—'}`)).toBeVisible()
   await expect(page.getByLabel(`负责人：${customer.owner_name ?? customer.owner_id}`)).toBeVisible()
+  // Its history, newest first, as the timeline route has it.
+  const history = await api.timeline(customer.id)
+  expect(history.length).toBeGreaterThan(0)
+  await expect(page.locator('.timeline__entry')).toHaveCount(history.length)
   await screenshot(page, 'customer.png')
 })
 

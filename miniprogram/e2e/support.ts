@@ -89,6 +89,16 @@ export class DemoApi {
     expect(answer.status(), await answer.text()).toBe(200)
     return ((await answer.json()) as CustomerPage).items
   }
+
+  /** The first page of a customer's timeline (the app asks for 20). */
+  async timeline(id: string): Promise<unknown[]> {
+    const answer = await this.request.get(`/v1/customers/${id}/timeline`, {
+      params: { limit: 20 },
+      headers: { Authorization: `Bearer ${this.token}` },
+    })
+    expect(answer.status(), await answer.text()).toBe(200)
+    return ((await answer.json()) as { items: unknown[] }).items
+  }
 }
 
 declare global {

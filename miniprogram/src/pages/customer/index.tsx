@@ -5,6 +5,7 @@ import Taro, { useRouter } from '@tarojs/taro'
 import { api, ProblemError, type CustomerDetail } from '../../api'
 import { StateView } from '../../components/StateView'
 import { stageInfo } from '../../stages'
+import { describe, when, type TimelineEntry } from './timeline'
 
 import './index.css'
 
@@ -12,7 +13,7 @@ type State =
   | { status: 'loading' }
   | { status: 'error'; error: unknown }
   | { status: 'missing' }
-  | { status: 'ready'; customer: CustomerDetail }
+  | { status: 'ready'; customer: CustomerDetail; timeline: TimelineEntry[] | null }
 
 function Row({ label, value, onClick }: { label: string; value: string; onClick?: () => void }) {
   return (
@@ -29,7 +30,7 @@ function Row({ label, value, onClick }: { label: string; value: string; onClick?
   )
 }
 
-/** A first detail page: who the customer is; timeline, profile and actions come later. */
+/** The customer: who it is and its latest history; profile and actions come later. */
 export default function CustomerPage() {
   const { params } = useRouter()
   const id = params.id ?? ''
@@ -42,8 +43,15 @@ export default function CustomerPage() {
     }
     setState({ status: 'loading' })
     try {
-      const customer = await api.get('/v1/customers/{id}', { path: { id } })
-      setState({ status: 'ready', customer })
+      // The timeline is read beside the customer; without it the page still shows who it is.
+      const [customer, timeline] = await Promise.all([
+        api.get('/v1/customers/{id}', { path: { id } }),
+        api
+          .get('/v1/customers/{id}/timeline', { path: { id }, query: { limit: 20 } })
+          .then((page) => page.items)
+          .catch(() => null),
+      ])
+      setState({ status: 'ready', customer, timeline })
       void Taro.setNavigationBarTitle({ title: customer.name })
     } catch (error) {
       if (error instanceof ProblemError && (error.status === 404 || error.status === 400)) {
@@ -87,6 +95,23 @@ export default function CustomerPage() {
         />
         <Row label='阶段' value={c.stage_name || stage.name} />
         <Row label='负责人' value={c.owner_name ?? c.owner_id} />
+      </View>
+      <Text className='detail__section'>时间线</Text>
+      <View className='detail__card' ariaLabel='时间线'>
+        {state.timeline === null && <Text className='detail__note'>时间线暂时无法加载</Text>}
+        {state.timeline?.length === 0 && <Text className='detail__note'>暂无记录</Text>}
+        {state.timeline?.map((entry) => {
+          const { title, line } = describe(entry)
+          return (
+            <View key={entry.sequence} className='timeline__entry'>
+              <View className='timeline__top'>
+                <Text className='timeline__title'>{title}</Text>
+                <Text className='timeline__when'>{when(entry.occurred_at)}</Text>
+              </View>
+              {line !== '' && <Text className='timeline__line'>{line}</Text>}
+            </View>
+          )
+        })}
       </View>
     </View>
   )
