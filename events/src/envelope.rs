@@ -58,7 +58,7 @@ pub enum PersonalFields {
 }
 
 use crate::family::cloud_type_of;
-pub use crate::family::{stored_type, type_slug};
+pub use crate::family::stored_type;
 
 /// What a stored event row provides for its envelope.
 pub struct StoredParts<'a> {

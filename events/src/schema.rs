@@ -47,12 +47,6 @@ fn trimmed() -> String {
 
 pub use crate::family::{EventFamily, CUSTOMER, FAMILIES, TEAM, USER};
 
-/// The CloudEvents `type` of a customer event type name in its v1 form
-/// (`CustomerStageMoved` → `crm.customer.stage_moved.v1`).
-pub fn cloud_type(event_type: &str) -> String {
-    CUSTOMER.cloud_type(event_type)
-}
-
 /// The file in `schema/json/` describing `data` for a CloudEvents `type`.
 pub fn data_file(cloud_type: &str) -> String {
     format!("{cloud_type}.schema.json")

@@ -41,7 +41,7 @@ use crate::wechat::{self, WeChatError};
 pub struct WeChatSignInRequest {
     tenant_id: Uuid,
     /// The code `wx.login` returned: valid once, for five minutes.
-    #[schema(min_length = 1, max_length = 128)]
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[\x21-\x7e]+$")]
     code: String,
 }
 
@@ -49,7 +49,7 @@ pub struct WeChatSignInRequest {
 #[serde(deny_unknown_fields)]
 pub struct BindWeChatRequest {
     /// The code `wx.login` returned: valid once, for five minutes.
-    #[schema(min_length = 1, max_length = 128)]
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[\x21-\x7e]+$")]
     code: String,
 }
 
