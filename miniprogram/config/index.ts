@@ -19,7 +19,8 @@ export default defineConfig<'webpack5'>((merge) => {
       828: 1.81 / 2,
     },
     sourceRoot: 'src',
-    outputRoot: `dist/${platform}`,
+    // TARO_OUTPUT_ROOT: another folder, so two builds can run side by side
+    outputRoot: process.env.TARO_OUTPUT_ROOT ?? `dist/${platform}`,
     plugins: [],
     defineConstants: {},
     copy: { patterns: [], options: {} },

@@ -1,5 +1,11 @@
 export default defineAppConfig({
-  pages: ['pages/customers/index', 'pages/login/index', 'pages/customer/index'],
+  pages: [
+    'pages/customers/index',
+    'pages/login/index',
+    'pages/customer/index',
+    'pages/funnel/index',
+    'pages/customer-edit/index',
+  ],
   window: {
     backgroundTextStyle: 'dark',
     backgroundColor: '#f5f6f8',

@@ -1,3 +1,7 @@
 export const LOGIN_PAGE = '/pages/login/index'
 export const CUSTOMERS_PAGE = '/pages/customers/index'
 export const customerPage = (id: string) => `/pages/customer/index?id=${encodeURIComponent(id)}`
+export const FUNNEL_PAGE = '/pages/funnel/index'
+/** New customer without an id; edit with one. */
+export const customerEditPage = (id?: string) =>
+  id === undefined ? '/pages/customer-edit/index' : `/pages/customer-edit/index?id=${encodeURIComponent(id)}`
