@@ -4,7 +4,7 @@ import reactHooks from 'eslint-plugin-react-hooks'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'src/api/schema.d.ts', '.swc/'] },
+  { ignores: ['dist/', 'dist-funnel/', 'node_modules/', 'src/api/schema.d.ts', '.swc/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -147,3 +147,33 @@ export async function tapToDetail(page: Page, row: Locator, name: string): Promi
   }))
   return end - start
 }
+
+// --- the funnel board (e2e/funnel.spec.ts) ------------------------------------
+
+type Funnel = components['schemas']['Funnel']
+
+/** GET /v1/funnel as the demo user, with the app's card count. */
+export async function demoFunnel(request: APIRequestContext, cards = 20): Promise<Funnel> {
+  const user = demoUser()
+  const login = await request.post('/v1/auth/login', {
+    data: { tenant_id: user.tenantId, login: user.login, password: user.password },
+  })
+  expect(login.status(), await login.text()).toBe(200)
+  const { access_token } = (await login.json()) as Session
+  const answer = await request.get('/v1/funnel', {
+    params: { cards },
+    headers: { Authorization: `Bearer ${access_token}` },
+  })
+  expect(answer.status(), await answer.text()).toBe(200)
+  return (await answer.json()) as Funnel
+}
+
+/** A column of the funnel board, found by its accessible name (`潜在客户，3 位客户`). */
+export function funnelColumn(page: Page, name: string, count: number): Locator {
+  return page.getByRole('region', { name: `${name}，${count} 位客户`, exact: true })
+}
+
+/** Taro's H5 action sheet (a DOM sheet appended to body): the item with this text. */
+export function actionSheetItem(page: Page, text: string): Locator {
+  return page.locator('.taro__actionSheet .taro-actionsheet__cell').getByText(text, { exact: true })
+}

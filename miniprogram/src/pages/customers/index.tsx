@@ -4,7 +4,7 @@ import Taro, { useLoad, usePullDownRefresh, useReachBottom } from '@tarojs/taro'
 
 import { describeError, loadSession, type CustomerSummary } from '../../api'
 import { StateView } from '../../components/StateView'
-import { customerPage, LOGIN_PAGE } from '../../routes'
+import { customerPage, FUNNEL_PAGE, LOGIN_PAGE } from '../../routes'
 import { STAGES, stageInfo } from '../../stages'
 import { useCustomerList, type Filters } from './useCustomerList'
 
@@ -65,6 +65,14 @@ export default function CustomersPage() {
   return (
     <View className='customers'>
       <View className='customers__bar'>
+        <View
+          className='customers__funnel-link'
+          ariaRole='link'
+          ariaLabel='销售漏斗'
+          onClick={() => void Taro.navigateTo({ url: FUNNEL_PAGE })}
+        >
+          销售漏斗 ›
+        </View>
         <Input
           className='customers__search'
           type='text'
