@@ -90,6 +90,11 @@ export class DemoApi {
     return ((await answer.json()) as CustomerPage).items
   }
 
+  /** How many of the customer's activities have `subject`. */
+  activitiesWithSubject(id: string, subject: string): Promise<number> {
+    return activitiesWithSubjectOf(this.request, this.token, id, subject)
+  }
+
   /** The first page of a customer's timeline (the app asks for 20). */
   async timeline(id: string): Promise<unknown[]> {
     const answer = await this.request.get(`/v1/customers/${id}/timeline`, {
@@ -176,4 +181,20 @@ export function funnelColumn(page: Page, name: string, count: number): Locator {
 /** Taro's H5 action sheet (a DOM sheet appended to body): the item with this text. */
 export function actionSheetItem(page: Page, text: string): Locator {
   return page.locator('.taro__actionSheet .taro-actionsheet__cell').getByText(text, { exact: true })
+}
+
+/** How many activities of a customer's timeline have `subject` (its first 100 entries). */
+export async function activitiesWithSubjectOf(
+  request: APIRequestContext,
+  token: string,
+  id: string,
+  subject: string,
+): Promise<number> {
+  const answer = await request.get(`/v1/customers/${id}/timeline`, {
+    params: { limit: 100 },
+    headers: { Authorization: `Bearer ${token}` },
+  })
+  expect(answer.status(), await answer.text()).toBe(200)
+  const items = ((await answer.json()) as { items: Array<{ kind: string; details: { subject?: string } }> }).items
+  return items.filter((e) => e.kind === 'activity' && e.details.subject === subject).length
 }

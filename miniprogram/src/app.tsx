@@ -1,7 +1,7 @@
 import type { PropsWithChildren } from 'react'
 import Taro, { useLaunch } from '@tarojs/taro'
 
-import { onUnauthorized } from './api'
+import { describeError, keepSending, onUnauthorized, outbox } from './api'
 import { LOGIN_PAGE } from './routes'
 
 import './app.css'
@@ -22,6 +22,15 @@ function backToSignIn() {
 function App({ children }: PropsWithChildren) {
   useLaunch(() => {
     onUnauthorized(backToSignIn)
+    // Commands kept while offline go out when the network is back.
+    outbox.onRefused(({ command, error }) => {
+      void Taro.showModal({
+        title: `${command.label}未能完成`,
+        content: describeError(error).detail ?? describeError(error).message,
+        showCancel: false,
+      })
+    })
+    keepSending()
   })
   // children: the page being shown
   return children

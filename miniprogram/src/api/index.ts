@@ -10,3 +10,12 @@ export type CustomerSummary = components['schemas']['CustomerSummary']
 export type CustomerDetail = components['schemas']['CustomerDetail']
 export type CustomerPage = components['schemas']['CustomerPage']
 export type Stage = components['schemas']['Stage']
+export {
+  isRetryable,
+  keepSending,
+  outbox,
+  type Accepted,
+  type Command,
+  type Outcome,
+  type QueuedCommand,
+} from './outbox'

@@ -1,10 +1,21 @@
 import { useCallback, useEffect, useState } from 'react'
 import { Text, View } from '@tarojs/components'
-import Taro, { useRouter } from '@tarojs/taro'
+import Taro, { useDidShow, useRouter } from '@tarojs/taro'
 
-import { api, ProblemError, type CustomerDetail } from '../../api'
+import {
+  api,
+  describeError,
+  outbox,
+  ProblemError,
+  type CustomerDetail,
+  type Outcome,
+  type QueuedCommand,
+} from '../../api'
 import { StateView } from '../../components/StateView'
-import { stageInfo } from '../../stages'
+import { customerEditPage } from '../../routes'
+import { STAGES, stageInfo } from '../../stages'
+import { ActionPanel, type Panel } from './actions'
+import { ProfileCard } from './profile'
 import { describe, when, type TimelineEntry } from './timeline'
 
 import './index.css'
@@ -30,41 +41,148 @@ function Row({ label, value, onClick }: { label: string; value: string; onClick?
   )
 }
 
-/** The customer: who it is and its latest history; profile and actions come later. */
+/** The customer 360: who it is, its stage and tags, its RFM profile, its history, and what to do next. */
 export default function CustomerPage() {
   const { params } = useRouter()
   const id = params.id ?? ''
   const [state, setState] = useState<State>({ status: 'loading' })
+  const [panel, setPanel] = useState<Panel>(null)
+  const [waiting, setWaiting] = useState<QueuedCommand[]>(() => outbox.pending())
+  const [notice, setNotice] = useState<string | null>(null)
 
-  const load = useCallback(async () => {
-    if (id === '') {
-      setState({ status: 'missing' })
+  /** Reads the customer; `minPosition`: not older than this write of the person's. */
+  const load = useCallback(
+    async (minPosition?: number, quiet = false) => {
+      if (id === '') {
+        setState({ status: 'missing' })
+        return
+      }
+      if (!quiet) setState({ status: 'loading' })
+      const fresh = minPosition !== undefined ? { min_position: minPosition } : {}
+      try {
+        // The timeline is read beside the customer; without it the page still shows who it is.
+        const [customer, timeline] = await Promise.all([
+          api.get('/v1/customers/{id}', { path: { id }, query: fresh }),
+          api
+            .get('/v1/customers/{id}/timeline', { path: { id }, query: { limit: 20, ...fresh } })
+            .then((page) => page.items)
+            .catch(() => null),
+        ])
+        setState({ status: 'ready', customer, timeline })
+        void Taro.setNavigationBarTitle({ title: customer.name })
+      } catch (error) {
+        if (error instanceof ProblemError && (error.status === 404 || error.status === 400)) {
+          setState({ status: 'missing' })
+        } else if (!quiet) {
+          setState({ status: 'error', error })
+        }
+      }
+    },
+    [id],
+  )
+
+  // arriving from the new-customer form: its own write is visible at once
+  const arrivedAfter = Number(params.min_position)
+  useEffect(() => {
+    void load(Number.isSafeInteger(arrivedAfter) && arrivedAfter > 0 ? arrivedAfter : undefined)
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [load])
+  // back from the edit page: show what changed
+  useDidShow(() => {
+    if (state.status === 'ready') void load(undefined, true)
+  })
+
+  // what waits to be sent for this customer; when it goes, read its effect
+  useEffect(
+    () =>
+      outbox.onChange(() => {
+        const now = outbox.pending()
+        setWaiting((before) => {
+          const gone = before.filter((c) => c.customerId === id && !now.some((n) => n.key === c.key))
+          if (gone.length > 0) void load(undefined, true)
+          return now
+        })
+      }),
+    [id, load],
+  )
+
+  function issued(outcome: Outcome) {
+    setPanel(null)
+    if (outcome.status === 'sent') {
+      setNotice(`${outcome.command.label}：已保存`)
+      void load(outcome.answer.position, true)
+    } else {
+      setNotice(`${outcome.command.label}：网络不可用，已保存在手机上，联网后自动发送`)
+    }
+  }
+
+  async function failed(error: unknown, retry: () => void) {
+    if (error instanceof ProblemError && (error.status === 409 || error.status === 412)) {
+      const { confirm } = await Taro.showModal({
+        title: '客户已被他人修改',
+        content: '要重新加载最新资料吗？',
+        confirmText: '重新加载',
+      })
+      if (confirm) void load()
       return
     }
-    setState({ status: 'loading' })
+    const { message, detail } = describeError(error)
+    const { confirm } = await Taro.showModal({ title: message, content: detail ?? '', confirmText: '重试' })
+    if (confirm) retry()
+  }
+
+  async function moveStage(customer: CustomerDetail) {
+    const others = STAGES.filter((s) => s.code !== customer.stage)
+    let index: number
     try {
-      // The timeline is read beside the customer; without it the page still shows who it is.
-      const [customer, timeline] = await Promise.all([
-        api.get('/v1/customers/{id}', { path: { id } }),
-        api
-          .get('/v1/customers/{id}/timeline', { path: { id }, query: { limit: 20 } })
-          .then((page) => page.items)
-          .catch(() => null),
-      ])
-      setState({ status: 'ready', customer, timeline })
-      void Taro.setNavigationBarTitle({ title: customer.name })
-    } catch (error) {
-      if (error instanceof ProblemError && (error.status === 404 || error.status === 400)) {
-        setState({ status: 'missing' })
-      } else {
-        setState({ status: 'error', error })
+      index = (await Taro.showActionSheet({ itemList: others.map((s) => s.name) })).tapIndex
+    } catch {
+      return // dismissed
+    }
+    const target = others[index]
+    if (target === undefined) return
+    if (customer.stage.startsWith('closed_') && !target.code.startsWith('closed_')) {
+      // reopening a closed deal needs a reason: the form asks for it
+      setPanel({ reopen: { stage: target.code, name: target.name, version: customer.version } })
+      return
+    }
+    const send = async () => {
+      try {
+        const outcome = await outbox.issue({
+          method: 'put',
+          path: '/v1/customers/{id}/stage',
+          params: { id },
+          body: { stage: target.code },
+          ifMatch: customer.version,
+          label: `移至${target.name}`,
+          customerId: id,
+        })
+        issued(outcome)
+      } catch (error) {
+        void failed(error, () => void send())
       }
     }
-  }, [id])
+    await send()
+  }
 
-  useEffect(() => {
-    void load()
-  }, [load])
+  async function removeTag(customer: CustomerDetail, tag: string) {
+    const { confirm } = await Taro.showModal({ title: `移除标签“${tag}”？`, content: '' })
+    if (!confirm) return
+    try {
+      issued(
+        await outbox.issue({
+          method: 'delete',
+          path: '/v1/customers/{id}/tags/{tag}',
+          params: { id, tag },
+          ifMatch: customer.version,
+          label: '移除标签',
+          customerId: id,
+        }),
+      )
+    } catch (error) {
+      void failed(error, () => void removeTag(customer, tag))
+    }
+  }
 
   if (state.status === 'loading') return <StateView kind='loading' />
   if (state.status === 'missing') {
@@ -77,6 +195,7 @@ export default function CustomerPage() {
   const c = state.customer
   const stage = stageInfo(c.stage)
   const phone = c.phone ?? ''
+  const mine = waiting.filter((w) => w.customerId === id)
   return (
     <View className='detail'>
       <View className='detail__head'>
@@ -86,6 +205,19 @@ export default function CustomerPage() {
         </Text>
         {c.archived && <Text className='detail__archived'>已归档</Text>}
       </View>
+      {notice !== null && (
+        <View className='detail__notice' ariaRole='status'>
+          {notice}
+        </View>
+      )}
+      {mine.length > 0 && (
+        <View className='detail__waiting' ariaRole='status' ariaLabel={`待发送 ${mine.length} 条`}>
+          <Text>待发送 {mine.length} 条：{mine.map((w) => w.label).join('、')}</Text>
+          <View className='detail__value--action' ariaRole='button' onClick={() => void outbox.flush()}>
+            立即发送
+          </View>
+        </View>
+      )}
       <View className='detail__card'>
         <Row label='公司' value={c.company ?? '—'} />
         <Row
@@ -93,9 +225,55 @@ export default function CustomerPage() {
           value={phone || '—'}
           {...(phone ? { onClick: () => void Taro.makePhoneCall({ phoneNumber: phone }) } : {})}
         />
-        <Row label='阶段' value={c.stage_name || stage.name} />
+        <Row label='阶段' value={c.stage_name || stage.name} onClick={() => void moveStage(c)} />
         <Row label='负责人' value={c.owner_name ?? c.owner_id} />
+        <View className='detail__row' ariaLabel='标签'>
+          <Text className='detail__label'>标签</Text>
+          <View className='detail__tags'>
+            {c.tags.map((tag) => (
+              <View
+                key={tag}
+                className='detail__tag'
+                ariaRole='button'
+                ariaLabel={`标签 ${tag}，点击移除`}
+                onClick={() => void removeTag(c, tag)}
+              >
+                {tag} ×
+              </View>
+            ))}
+            <View className='detail__tag detail__tag--add' ariaRole='button' ariaLabel='添加标签' onClick={() => setPanel('tag')}>
+              ＋
+            </View>
+          </View>
+        </View>
       </View>
+
+      <View className='detail__actions'>
+        <View className='detail__action' ariaRole='button' ariaLabel='记录跟进' onClick={() => setPanel('activity')}>
+          记录跟进
+        </View>
+        <View className='detail__action' ariaRole='button' ariaLabel='记录购买' onClick={() => setPanel('purchase')}>
+          记录购买
+        </View>
+        <View className='detail__action' ariaRole='button' ariaLabel='移动阶段' onClick={() => void moveStage(c)}>
+          移动阶段
+        </View>
+        <View
+          className='detail__action'
+          ariaRole='button'
+          ariaLabel='编辑资料'
+          onClick={() => void Taro.navigateTo({ url: customerEditPage(id) })}
+        >
+          编辑资料
+        </View>
+      </View>
+      {panel !== null && (
+        <ActionPanel panel={panel} customerId={id} onClose={() => setPanel(null)} onIssued={issued} />
+      )}
+
+      <Text className='detail__section'>客户画像</Text>
+      <ProfileCard customer={c} />
+
       <Text className='detail__section'>时间线</Text>
       <View className='detail__card' ariaLabel='时间线'>
         {state.timeline === null && <Text className='detail__note'>时间线暂时无法加载</Text>}

@@ -4,7 +4,7 @@ import Taro, { useLoad, usePullDownRefresh, useReachBottom } from '@tarojs/taro'
 
 import { describeError, loadSession, type CustomerSummary } from '../../api'
 import { StateView } from '../../components/StateView'
-import { customerPage, FUNNEL_PAGE, LOGIN_PAGE } from '../../routes'
+import { customerEditPage, customerPage, FUNNEL_PAGE, LOGIN_PAGE } from '../../routes'
 import { STAGES, stageInfo } from '../../stages'
 import { useCustomerList, type Filters } from './useCustomerList'
 
@@ -19,18 +19,19 @@ function CustomerRow({ customer }: { customer: CustomerSummary }) {
     <View
       className='customer'
       ariaRole='link'
-      ariaLabel={`${customer.name}，${customer.company ?? ''}，${stage.name}，负责人 ${owner}`}
+      ariaLabel={`${customer.name}，${customer.company ?? '—'}，${stage.name}，负责人 ${owner}`}
       onClick={() => void Taro.navigateTo({ url: customerPage(customer.id) })}
     >
+      {/* the spaces between the texts: the accessible name contains the visible words (axe) */}
       <View className='customer__main'>
-        <Text className='customer__name'>{customer.name}</Text>
+        <Text className='customer__name'>{customer.name}</Text>{' '}
         <Text className='customer__company'>{customer.company ?? '—'}</Text>
-      </View>
+      </View>{' '}
       <View className='customer__side'>
         <Text className='customer__stage' style={{ background: stage.colour }}>
           {stage.name}
-        </Text>
-        <Text className='customer__owner'>负责人：{owner}</Text>
+        </Text>{' '}
+        <Text className='customer__owner'>负责人 {owner}</Text>
       </View>
     </View>
   )
@@ -89,6 +90,7 @@ export default function CustomersPage() {
               key={s.code}
               className={`customers__chip ${filters.stage === s.code ? 'customers__chip--on' : ''}`}
               ariaRole='radio'
+              aria-checked={filters.stage === s.code ? 'true' : 'false'}
               ariaLabel={filters.stage === s.code ? `${s.name}，已选中` : s.name}
               onClick={() => setFilters((f) => ({ ...f, stage: s.code }))}
             >
@@ -112,9 +114,11 @@ export default function CustomersPage() {
       {state.status === 'ready' && state.items.length > 0 && (
         <View className='customers__list' ariaRole='list'>
           {state.items.map((c) => (
-            <CustomerRow key={c.id} customer={c} />
+            <View key={c.id} ariaRole='listitem'>
+              <CustomerRow customer={c} />
+            </View>
           ))}
-          <View className='customers__footer'>
+          <View className='customers__footer' ariaRole='listitem'>
             {state.loadingMore ? (
               <Text>加载中…</Text>
             ) : state.moreError !== null ? (
@@ -135,6 +139,14 @@ export default function CustomersPage() {
           </View>
         </View>
       )}
+      <View
+        className='customers__new'
+        ariaRole='button'
+        ariaLabel='新建客户'
+        onClick={() => void Taro.navigateTo({ url: customerEditPage() })}
+      >
+        ＋ 新建客户
+      </View>
     </View>
   )
 }
