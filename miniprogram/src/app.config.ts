@@ -5,6 +5,7 @@ export default defineAppConfig({
     'pages/customer/index',
     'pages/funnel/index',
     'pages/customer-edit/index',
+    'pages/home/index',
   ],
   window: {
     backgroundTextStyle: 'dark',

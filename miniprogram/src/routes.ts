@@ -5,3 +5,4 @@ export const FUNNEL_PAGE = '/pages/funnel/index'
 /** New customer without an id; edit with one. */
 export const customerEditPage = (id?: string) =>
   id === undefined ? '/pages/customer-edit/index' : `/pages/customer-edit/index?id=${encodeURIComponent(id)}`
+export const HOME_PAGE = '/pages/home/index'
