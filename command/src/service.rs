@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
 use postgres_es::PostgresEventRepository;
 use serde::{Deserialize, Serialize};
@@ -143,7 +143,7 @@ impl CommandService {
             }
         }
         let stream_id = customer_id.to_string();
-        let mut context = self.store.load_aggregate(&stream_id).await?;
+        let mut context = self.load(&stream_id).await?;
         if command.actor.role == Role::Manager {
             if let Some(owner) = context.aggregate().owner_id() {
                 self.require_managed(&command.actor, owner).await?;
@@ -154,6 +154,7 @@ impl CommandService {
         let now = command.now;
         let command_tenant = command.actor.tenant_id;
         let action = command.action.clone();
+        let occurred_at = action.occurred_at(now);
         context
             .aggregate()
             .handle(command, &(), &sink)
@@ -183,11 +184,11 @@ impl CommandService {
                 event.seal_personal(&key, customer_id);
             }
         }
-        let Some(last) = events.last() else {
+        if events.is_empty() {
             let sequence = context.aggregate().sequence_answering(&action);
             return self.accepted(customer_id, sequence).await;
-        };
-        metadata.insert("occurred_at".into(), rfc3339(occurred_at(last, now)));
+        }
+        metadata.insert("occurred_at".into(), rfc3339(occurred_at));
         let committed = self
             .store
             .commit(events, context, metadata)
@@ -197,6 +198,33 @@ impl CommandService {
             .last()
             .map_or(0, |envelope| envelope.sequence as u64);
         self.accepted(customer_id, sequence).await
+    }
+
+    /// The customer's stream folded as cqrs-es's `load_aggregate` folds it,
+    /// each event with when it happened (its metadata's `occurred_at`; an
+    /// event without one is folded as of an unknown instant, which
+    /// constrains nothing), so the rules see when the current stage began.
+    async fn load(
+        &self,
+        stream_id: &str,
+    ) -> Result<EventStoreAggregateContext<Customer>, ExecuteError> {
+        let events = self.store.load_events(stream_id).await?;
+        let mut context = EventStoreAggregateContext {
+            aggregate_id: stream_id.to_owned(),
+            aggregate: Customer::default(),
+            current_sequence: 0,
+            current_snapshot: None,
+        };
+        for envelope in events {
+            context.current_sequence = envelope.sequence;
+            let occurred_at = envelope
+                .metadata
+                .get("occurred_at")
+                .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+                .map(|instant| instant.with_timezone(&Utc));
+            context.aggregate.apply_at(envelope.payload, occurred_at);
+        }
+        Ok(context)
     }
 
     /// A manager changes only the customers of the teams it manages (and its
@@ -316,16 +344,6 @@ fn base_metadata(command: &CustomerCommand, request: &RequestContext) -> HashMap
         metadata.insert("idempotency_key".to_owned(), key.clone());
     }
     metadata
-}
-
-/// When the recorded fact happened: the activity's or purchase's own time,
-/// otherwise the moment the command was decided.
-fn occurred_at(event: &CustomerEvent, now: DateTime<Utc>) -> DateTime<Utc> {
-    match event {
-        CustomerEvent::ActivityLogged(activity) => activity.occurred_at,
-        CustomerEvent::PurchaseRecorded(purchase) => purchase.occurred_at,
-        _ => now,
-    }
 }
 
 fn rfc3339(instant: DateTime<Utc>) -> String {

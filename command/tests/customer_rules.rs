@@ -15,7 +15,8 @@ use events::customer::{
 };
 use events::personal::Personal;
 use events::values::{
-    ActivityType, CustomerName, Money, OrderRef, Probability, ShortText, Stage, Tag, UserId,
+    ActivityType, CustomerName, Money, OccurredAt, OrderRef, Probability, ShortText, Stage, Tag,
+    UserId,
 };
 use events::CustomerEvent;
 use web::Role;
@@ -107,6 +108,66 @@ fn move_to(stage: Stage, reason: Option<&str>) -> Action {
         deal_value: None,
         probability: None,
         reason: reason.map(text),
+        occurred_at: None,
+    }
+}
+
+fn dated(instant: DateTime<Utc>) -> Option<OccurredAt> {
+    Some(OccurredAt::new(instant).expect("a date after 2000"))
+}
+
+fn move_on(stage: Stage, instant: DateTime<Utc>) -> Action {
+    Action::MoveStage {
+        stage,
+        deal_value: None,
+        probability: None,
+        reason: None,
+        occurred_at: dated(instant),
+    }
+}
+
+fn activity_on(instant: DateTime<Utc>) -> Action {
+    Action::LogActivity {
+        activity_type: ActivityType::Call,
+        subject: Some(text("回访")),
+        notes: None,
+        occurred_at: dated(instant),
+        value: None,
+    }
+}
+
+fn registered_on(instant: DateTime<Utc>) -> CustomerEvent {
+    let CustomerEvent::CustomerRegistered(mut registered) = registered() else {
+        unreachable!("registered() is a registration");
+    };
+    registered.registered_at = instant;
+    CustomerEvent::CustomerRegistered(registered)
+}
+
+/// Given a history with when each event happened (as the service folds a
+/// stream from its metadata), when `command`, then the rules' answer.
+fn given_dated(
+    history: Vec<(CustomerEvent, DateTime<Utc>)>,
+    command: CustomerCommand,
+) -> Result<Option<CustomerEvent>, CustomerError> {
+    let mut customer = Customer::default();
+    for (event, occurred_at) in history {
+        customer.apply_at(event, Some(occurred_at));
+    }
+    customer.decide_and_apply(command)
+}
+
+fn days_ago(days: i64) -> DateTime<Utc> {
+    now() - Duration::days(days)
+}
+
+fn refused_on_occurred_at(result: Result<Option<CustomerEvent>, CustomerError>, needle: &str) {
+    match result {
+        Err(CustomerError::Invalid {
+            field: "occurred_at",
+            message,
+        }) => assert!(message.contains(needle), "{message}"),
+        other => panic!("expected a refusal on occurred_at, got {other:?}"),
     }
 }
 
@@ -114,7 +175,7 @@ fn purchase(amount: &str, order_ref: Option<&str>, occurred_at: Option<DateTime<
     Action::RecordPurchase {
         amount: Money::positive(Decimal::from_str(amount).expect("decimal")).expect("amount"),
         category: text("软件"),
-        occurred_at,
+        occurred_at: occurred_at.and_then(dated),
         order_ref: order_ref.map(|r| OrderRef::parse(r).expect("order ref")),
     }
 }
@@ -131,6 +192,7 @@ fn registration(owner: Option<&str>, tags: Vec<Tag>) -> Action {
         owner_id: owner.map(user),
         tags,
         deal_value: None,
+        occurred_at: None,
     })
 }
 
@@ -256,6 +318,7 @@ async fn moving_stage_keeps_a_given_probability_and_deal_value() {
         deal_value: Some(money("88000")),
         probability: Some(Probability::new(Decimal::from_str("0.65").expect("d")).expect("p")),
         reason: None,
+        occurred_at: None,
     };
     let events = expect_events(vec![registered()], by_owner(action)).await;
     let [CustomerEvent::CustomerStageMoved(moved)] = events.as_slice() else {
@@ -387,7 +450,7 @@ async fn activities_and_purchases_may_be_dated_at_most_five_minutes_ahead() {
         activity_type: ActivityType::Call,
         subject: Some(text("回访")),
         notes: None,
-        occurred_at: Some(too_late),
+        occurred_at: dated(too_late),
         value: None,
     };
     expect_error(vec![registered()], by_owner(activity), error).await;
@@ -555,4 +618,137 @@ async fn a_forgotten_customer_accepts_no_further_command() {
         CustomerError::Forgotten,
     )
     .await;
+}
+
+// When things happened: facts may be dated in the past, within bounds.
+
+#[tokio::test]
+async fn a_customer_may_be_registered_when_the_relationship_began() {
+    let began = days_ago(400);
+    let Action::Register(mut registration) = registration(None, vec![]) else {
+        unreachable!("a registration");
+    };
+    registration.occurred_at = dated(began);
+    let events = expect_events(vec![], by_owner(Action::Register(registration))).await;
+    let [CustomerEvent::CustomerRegistered(registered)] = events.as_slice() else {
+        panic!("expected one CustomerRegistered, got {events:?}");
+    };
+    assert_eq!(registered.registered_at, began);
+}
+
+#[tokio::test]
+async fn a_registration_may_be_dated_at_most_five_minutes_ahead() {
+    let Action::Register(mut registration) = registration(None, vec![]) else {
+        unreachable!("a registration");
+    };
+    registration.occurred_at = dated(now() + Duration::minutes(5) + Duration::seconds(1));
+    expect_error(
+        vec![],
+        by_owner(Action::Register(registration)),
+        CustomerError::Invalid {
+            field: "occurred_at",
+            message: "must not be more than 5 minutes in the future".into(),
+        },
+    )
+    .await;
+}
+
+#[test]
+fn no_fact_is_dated_before_2000() {
+    // The bound is the value's: the rules never see an earlier date.
+    assert!(OccurredAt::new(OccurredAt::earliest() - Duration::microseconds(1)).is_err());
+    let earliest = OccurredAt::new(OccurredAt::earliest()).expect("the earliest date");
+    let Action::Register(mut registration) = registration(None, vec![]) else {
+        unreachable!("a registration");
+    };
+    registration.occurred_at = Some(earliest);
+    let decided = given_dated(vec![], by_owner(Action::Register(registration)));
+    assert!(matches!(
+        decided,
+        Ok(Some(CustomerEvent::CustomerRegistered(ref registered)))
+            if registered.registered_at == OccurredAt::earliest()
+    ));
+}
+
+#[test]
+fn stage_moves_may_be_dated_in_the_past_in_order() {
+    let history = vec![
+        (registered_on(days_ago(90)), days_ago(90)),
+        (moved(Stage::Lead, Stage::Qualified), days_ago(60)),
+    ];
+    let decided = given_dated(history, by_owner(move_on(Stage::Proposal, days_ago(30))));
+    assert_eq!(
+        decided.expect("accepted"),
+        Some(moved(Stage::Qualified, Stage::Proposal))
+    );
+}
+
+#[test]
+fn a_stage_move_dated_before_the_previous_one_is_refused() {
+    let history = vec![
+        (registered_on(days_ago(90)), days_ago(90)),
+        (moved(Stage::Lead, Stage::Qualified), days_ago(60)),
+    ];
+    let decided = given_dated(history, by_owner(move_on(Stage::Proposal, days_ago(61))));
+    refused_on_occurred_at(decided, "when the customer entered qualified");
+}
+
+#[test]
+fn a_stage_move_dated_before_the_registration_is_refused() {
+    let history = vec![(registered_on(days_ago(90)), days_ago(90))];
+    let decided = given_dated(history, by_owner(move_on(Stage::Qualified, days_ago(91))));
+    refused_on_occurred_at(decided, "when the customer was registered");
+}
+
+#[test]
+fn activities_and_purchases_dated_before_the_registration_are_refused() {
+    let history = || vec![(registered_on(days_ago(90)), days_ago(90))];
+    let before = days_ago(90) - Duration::seconds(1);
+    refused_on_occurred_at(
+        given_dated(history(), by_owner(activity_on(before))),
+        "when the customer was registered",
+    );
+    refused_on_occurred_at(
+        given_dated(history(), by_owner(purchase("10", None, Some(before)))),
+        "when the customer was registered",
+    );
+}
+
+#[test]
+fn old_activities_and_purchases_may_be_logged_after_newer_facts() {
+    // History is often entered late: last month's visit after today's move.
+    let history = || {
+        vec![
+            (registered_on(days_ago(90)), days_ago(90)),
+            (moved(Stage::Lead, Stage::Qualified), days_ago(2)),
+        ]
+    };
+    let visit = given_dated(history(), by_owner(activity_on(days_ago(30))));
+    assert!(matches!(
+        visit,
+        Ok(Some(CustomerEvent::ActivityLogged(ref logged))) if logged.occurred_at == days_ago(30)
+    ));
+    let order = given_dated(
+        history(),
+        by_owner(purchase("10", None, Some(days_ago(45)))),
+    );
+    assert!(matches!(
+        order,
+        Ok(Some(CustomerEvent::PurchaseRecorded(ref recorded))) if recorded.occurred_at == days_ago(45)
+    ));
+}
+
+#[test]
+fn an_undated_stage_move_happens_when_it_is_decided() {
+    let history = vec![(registered_on(days_ago(90)), days_ago(90))];
+    let mut customer = Customer::default();
+    for (event, at) in history {
+        customer.apply_at(event, Some(at));
+    }
+    customer
+        .decide_and_apply(by_owner(move_to(Stage::Qualified, None)))
+        .expect("moved now");
+    // The next move may not be dated before it.
+    let decided = customer.decide_and_apply(by_owner(move_on(Stage::Proposal, days_ago(1))));
+    refused_on_occurred_at(decided, "when the customer entered qualified");
 }

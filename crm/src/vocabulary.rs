@@ -422,6 +422,10 @@ pub const DEMO_SOURCES: &[&str] = &["展会", "官网", "转介绍", "电话营�
 /// Five of [`POSITIONS`].
 pub const DEMO_POSITIONS: &[&str] = &["总经理", "采购经理", "IT主管", "财务总监", "运营总监"];
 
+/// Why the demo's deals were won.
+pub const DEMO_WON_REASONS: &[&str] =
+    &["方案通过客户评审", "价格与付款条件谈妥", "试用效果超出预期"];
+
 /// Follow-up subjects for any kind of activity.
 pub const DEMO_SUBJECTS: &[&str] = &["需求沟通", "方案讲解", "报价跟进", "售后回访"];
 

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use command::aggregate::{Action, Actor, CustomerCommand, Registration};
 use command::{CommandService, RequestContext};
 use common::{project, project_once, test_data_keys, RunningProjector, TestApp};
-use events::values::{CustomerName, Money, ShortText, Stage, UserId};
+use events::values::{CustomerName, Money, OccurredAt, ShortText, Stage, UserId};
 use projector::profile::{self, Lifecycle};
 use projector::runner::{rebuild, rebuild_in_batches, Projection};
 use web::Role;
@@ -437,6 +437,7 @@ impl Scenario {
             owner_id: Some(UserId::parse(owner).expect("owner")),
             tags: vec![],
             deal_value: Some(Money::non_negative(Decimal::from(deal)).expect("deal")),
+            occurred_at: None,
         };
         self.at(day, id, Action::Register(registration)).await;
         id
@@ -448,6 +449,7 @@ impl Scenario {
             deal_value: None,
             probability: None,
             reason: reason.map(|r| ShortText::parse(r).expect("reason")),
+            occurred_at: None,
         };
         self.at(day, id, action).await;
     }
@@ -607,7 +609,7 @@ async fn segments_and_lifecycle_filters_follow_time(pool: PgPool) {
         let purchase = Action::RecordPurchase {
             amount: Money::positive(Decimal::from(800)).expect("amount"),
             category: ShortText::parse("软件订阅").expect("category"),
-            occurred_at: Some(now - Duration::days(days_ago)),
+            occurred_at: Some(OccurredAt::new(now - Duration::days(days_ago)).expect("instant")),
             order_ref: None,
         };
         s.at(0, fading, purchase).await;

@@ -17,7 +17,7 @@ use command::aggregate::{Action, Actor, CustomerCommand, Registration, MAX_TAGS}
 use command::{CommandService, RequestContext};
 use crm::seed::{self, SeedOptions, SeedReport};
 use events::personal::{DataKey, MasterKey, Personal};
-use events::values::{ActivityType, Money, ShortText, Stage, UserId};
+use events::values::{ActivityType, Money, OccurredAt, ShortText, Stage, UserId};
 use events::CustomerEvent;
 use store::chain::{load_stream, verify_stream, ChainedEvent};
 use store::data_keys::DataKeys;
@@ -501,8 +501,10 @@ impl Mix {
     }
 }
 
-/// The command that would have produced `event`.
-fn action_for(event: CustomerEvent) -> Action {
+/// The command that would have produced `event`, dated when it happened
+/// (`occurred_at`, the event's metadata) where the command takes a date.
+fn action_for(event: CustomerEvent, occurred_at: DateTime<Utc>) -> Action {
+    let occurred_at = Some(OccurredAt::new(occurred_at).expect("a fact's date"));
     match event {
         CustomerEvent::CustomerRegistered(registered) => Action::Register(Registration {
             name: clear(registered.name),
@@ -517,6 +519,7 @@ fn action_for(event: CustomerEvent) -> Action {
             // A registration without a deal value records Money::ZERO ("0");
             // an explicit 0 would record "0.00".
             deal_value: Some(registered.deal_value).filter(|deal| *deal != Money::ZERO),
+            occurred_at,
         }),
         CustomerEvent::CustomerProfileUpdated(update) => Action::UpdateProfile(update),
         CustomerEvent::CustomerAssigned(assigned) => Action::Assign {
@@ -527,18 +530,19 @@ fn action_for(event: CustomerEvent) -> Action {
             deal_value: Some(moved.deal_value),
             probability: Some(moved.probability),
             reason: moved.reason,
+            occurred_at,
         },
         CustomerEvent::ActivityLogged(activity) => Action::LogActivity {
             activity_type: activity.activity_type,
             subject: activity.subject,
             notes: activity.notes.map(clear),
-            occurred_at: Some(activity.occurred_at),
+            occurred_at: Some(OccurredAt::new(activity.occurred_at).expect("activity date")),
             value: activity.value,
         },
         CustomerEvent::PurchaseRecorded(purchase) => Action::RecordPurchase {
             amount: purchase.amount,
             category: purchase.category,
-            occurred_at: Some(purchase.occurred_at),
+            occurred_at: Some(OccurredAt::new(purchase.occurred_at).expect("purchase date")),
             order_ref: purchase.order_ref,
         },
         CustomerEvent::CustomerTagged(tagged) => Action::Tag(tagged.tag),
@@ -607,7 +611,10 @@ async fn seeded_histories_are_what_the_real_rules_decide(pool: PgPool) {
                         actor,
                         now: instant(&metadata["occurred_at"]),
                         expected_version: Some(event.sequence as u64 - 1),
-                        action: action_for(revealed(event, &key)),
+                        action: action_for(
+                            revealed(event, &key),
+                            instant(&metadata["occurred_at"]),
+                        ),
                     },
                     &RequestContext {
                         correlation_id: metadata["correlation_id"].clone(),

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use events::customer::CustomerProfileUpdated;
 use events::values::{
-    ActivityType, CustomerName, Email, Money, OrderRef, Phone, Probability, ShortText, Stage, Tag,
-    UserId,
+    ActivityType, CustomerName, Email, Money, OccurredAt, OrderRef, Phone, Probability, ShortText,
+    Stage, Tag, UserId,
 };
 use events::Role;
 
@@ -42,18 +42,20 @@ pub enum Action {
         deal_value: Option<Money>,
         probability: Option<Probability>,
         reason: Option<ShortText>,
+        /// When the deal moved; defaults to now.
+        occurred_at: Option<OccurredAt>,
     },
     LogActivity {
         activity_type: ActivityType,
         subject: Option<ShortText>,
         notes: Option<ShortText>,
-        occurred_at: Option<DateTime<Utc>>,
+        occurred_at: Option<OccurredAt>,
         value: Option<Money>,
     },
     RecordPurchase {
         amount: Money,
         category: ShortText,
-        occurred_at: Option<DateTime<Utc>>,
+        occurred_at: Option<OccurredAt>,
         order_ref: Option<OrderRef>,
     },
     Tag(Tag),
@@ -83,6 +85,27 @@ impl Action {
             Action::Forget { .. } => "ForgetCustomer",
         }
     }
+
+    /// When the fact the action records happened, as its caller states it:
+    /// registrations, stage moves, activities and purchases may be dated in
+    /// the past; every other action is bookkeeping and happens when it is
+    /// decided.
+    pub fn stated_occurred_at(&self) -> Option<OccurredAt> {
+        match self {
+            Action::Register(registration) => registration.occurred_at,
+            Action::MoveStage { occurred_at, .. }
+            | Action::LogActivity { occurred_at, .. }
+            | Action::RecordPurchase { occurred_at, .. } => *occurred_at,
+            _ => None,
+        }
+    }
+
+    /// When the action's event happens if it is decided at `now`: the
+    /// stated instant, otherwise `now`. The event's `occurred_at` (its
+    /// metadata, the store's column, the CloudEvents `time`).
+    pub fn occurred_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.stated_occurred_at().map_or(now, OccurredAt::instant)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -97,4 +120,7 @@ pub struct Registration {
     pub owner_id: Option<UserId>,
     pub tags: Vec<Tag>,
     pub deal_value: Option<Money>,
+    /// When the customer relationship began (an imported customer's first
+    /// contact, a lead met at last month's fair); defaults to now.
+    pub occurred_at: Option<OccurredAt>,
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use uuid::Uuid;
 
 use events::customer::{
@@ -11,7 +11,7 @@ use events::customer::{
     CustomerStageMoved, CustomerTagged, CustomerUntagged, PurchaseRecorded,
 };
 use events::personal::Personal;
-use events::values::{Money, ShortText, Stage, Tag};
+use events::values::{Money, OccurredAt, ShortText, Stage, Tag};
 use events::CustomerEvent;
 use events::Role;
 
@@ -21,7 +21,7 @@ use super::state::{Customer, CustomerState};
 
 /// At most this many tags per customer.
 pub const MAX_TAGS: usize = 20;
-/// Activities and purchases may be dated at most this far ahead (clock skew of phones).
+/// Facts may be dated at most this far ahead (clock skew of phones).
 pub const MAX_FUTURE_SKEW: Duration = Duration::minutes(5);
 
 impl Customer {
@@ -76,6 +76,7 @@ impl Customer {
             (_, Some(owner)) => owner,
             (_, None) => actor.user_id.clone(),
         };
+        let registered_at = not_in_future(registration.occurred_at, now)?;
         let tags = distinct(registration.tags);
         if tags.len() > MAX_TAGS {
             return Err(invalid(
@@ -98,7 +99,7 @@ impl Customer {
                 deal_value: registration.deal_value.unwrap_or(Money::ZERO),
                 stage: Stage::Lead,
                 probability: Stage::Lead.default_probability(),
-                registered_at: now,
+                registered_at,
             },
         )))
     }
@@ -118,11 +119,13 @@ fn distinct(tags: Vec<Tag>) -> Vec<Tag> {
         .collect()
 }
 
+/// When a fact happened: the stated instant (never before
+/// [`OccurredAt::EARLIEST`], by its type) or now, and not in the future.
 fn not_in_future(
-    occurred_at: Option<DateTime<Utc>>,
+    occurred_at: Option<OccurredAt>,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, CustomerError> {
-    let occurred_at = occurred_at.unwrap_or(now);
+    let occurred_at = occurred_at.map_or(now, OccurredAt::instant);
     if occurred_at > now + MAX_FUTURE_SKEW {
         return Err(invalid(
             "occurred_at",
@@ -132,7 +135,56 @@ fn not_in_future(
     Ok(occurred_at)
 }
 
+fn rfc3339(instant: DateTime<Utc>) -> String {
+    instant.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
 impl CustomerState {
+    /// A stage move happens no earlier than the customer entered its
+    /// current stage (or was registered): stays never run backwards.
+    fn stage_move_at(
+        &self,
+        occurred_at: Option<OccurredAt>,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, CustomerError> {
+        let at = not_in_future(occurred_at, now)?;
+        if at < self.stage_since {
+            let since = if self.stage_since == self.registered_at {
+                "the customer was registered".to_owned()
+            } else {
+                format!("the customer entered {}", self.stage)
+            };
+            return Err(invalid(
+                "occurred_at",
+                format!(
+                    "must not be before {}, when {since}: stage moves are dated in order",
+                    rfc3339(self.stage_since)
+                ),
+            ));
+        }
+        Ok(at)
+    }
+
+    /// An activity or purchase happens no earlier than the registration, in
+    /// any order among the others (history is often entered late).
+    fn fact_at(
+        &self,
+        occurred_at: Option<OccurredAt>,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, CustomerError> {
+        let at = not_in_future(occurred_at, now)?;
+        if at < self.registered_at {
+            return Err(invalid(
+                "occurred_at",
+                format!(
+                    "must not be before {}, when the customer was registered",
+                    rfc3339(self.registered_at)
+                ),
+            ));
+        }
+        Ok(at)
+    }
+
     /// Erasure is allowed on archived customers too, and repeating it changes nothing.
     fn forget(
         &self,
@@ -188,6 +240,7 @@ impl CustomerState {
                 deal_value,
                 probability,
                 reason,
+                occurred_at,
             } => {
                 if stage == self.stage {
                     return Err(invalid("stage", format!("customer is already in {stage}")));
@@ -206,6 +259,7 @@ impl CustomerState {
                         return Err(invalid("reason", "reopening a closed deal needs a reason"));
                     }
                 }
+                self.stage_move_at(occurred_at, now)?;
                 CustomerEvent::CustomerStageMoved(CustomerStageMoved {
                     from: self.stage,
                     to: stage,
@@ -225,7 +279,7 @@ impl CustomerState {
                 activity_type,
                 subject,
                 notes: notes.map(Personal::Clear),
-                occurred_at: not_in_future(occurred_at, now)?,
+                occurred_at: self.fact_at(occurred_at, now)?,
                 value,
             }),
             Action::RecordPurchase {
@@ -247,7 +301,7 @@ impl CustomerState {
                     purchase_id: Uuid::now_v7(),
                     amount,
                     category,
-                    occurred_at: not_in_future(occurred_at, now)?,
+                    occurred_at: self.fact_at(occurred_at, now)?,
                     order_ref,
                 })
             }

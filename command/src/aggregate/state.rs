@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,11 @@ pub(super) struct CustomerState {
     pub(super) order_refs: BTreeMap<OrderRef, u64>,
     pub(super) archived: bool,
     pub(super) forgotten: bool,
+    /// When the customer was registered (its first fact).
+    pub(super) registered_at: DateTime<Utc>,
+    /// When the customer entered its current stage: the latest of the
+    /// registration and the stage moves whose instant the fold was given.
+    pub(super) stage_since: DateTime<Utc>,
 }
 
 impl Customer {
@@ -85,7 +91,19 @@ impl Aggregate for Customer {
         Ok(())
     }
 
+    /// Folds an event without knowing when it happened: a stage move then
+    /// leaves the stage's start as it was (see [`Customer::apply_at`]).
     fn apply(&mut self, event: Self::Event) {
+        self.apply_at(event, None);
+    }
+}
+
+impl Customer {
+    /// Folds an event that happened at `occurred_at` (the event's
+    /// `occurred_at`, from its metadata). Stage moves carry no instant in
+    /// their payload, so the ordering rule of stage moves needs it from
+    /// here; the service folds every stream this way.
+    pub fn apply_at(&mut self, event: CustomerEvent, occurred_at: Option<DateTime<Utc>>) {
         self.version += 1;
         let sequence = self.version;
         if let CustomerEvent::CustomerRegistered(registered) = event {
@@ -98,6 +116,8 @@ impl Aggregate for Customer {
                 order_refs: BTreeMap::new(),
                 archived: false,
                 forgotten: false,
+                registered_at: registered.registered_at,
+                stage_since: registered.registered_at,
             });
             return;
         }
@@ -117,6 +137,9 @@ impl Aggregate for Customer {
             CustomerEvent::CustomerStageMoved(moved) => {
                 state.stage = moved.to;
                 state.deal_value = moved.deal_value;
+                if let Some(occurred_at) = occurred_at {
+                    state.stage_since = state.stage_since.max(occurred_at);
+                }
             }
             CustomerEvent::ActivityLogged(_) => {}
             CustomerEvent::PurchaseRecorded(purchase) => {
@@ -134,9 +157,7 @@ impl Aggregate for Customer {
             CustomerEvent::CustomerForgotten(_) => state.forgotten = true,
         }
     }
-}
 
-impl Customer {
     /// Decides `command` and applies the event it yields, if any: one command
     /// as the service handles it, without an event store. For building
     /// histories in memory (`crm seed`) under the service's own rules.
@@ -144,9 +165,10 @@ impl Customer {
         &mut self,
         command: CustomerCommand,
     ) -> Result<Option<CustomerEvent>, CustomerError> {
+        let occurred_at = command.action.occurred_at(command.now);
         let event = self.decide(command)?;
         if let Some(event) = &event {
-            self.apply(event.clone());
+            self.apply_at(event.clone(), Some(occurred_at));
         }
         Ok(event)
     }

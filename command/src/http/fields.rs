@@ -1,7 +1,6 @@
 //! Field-level parsing shared by the request bodies: an error collector, so a
-//! client learns every problem at once, and the parsers of amounts and instants.
+//! client learns every problem at once, and the parser of amounts.
 
-use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::Value;
 
 use events::values::{InvalidValue, Money, ShortText, TextField};
@@ -70,18 +69,4 @@ pub(super) fn amount(raw: &Value, positive: bool) -> Result<Money, InvalidValue>
     } else {
         Money::non_negative(decimal)
     }
-}
-
-/// Instants in events have PostgreSQL's precision (microseconds), so a
-/// replayed state equals the stored read models exactly.
-fn microseconds(instant: DateTime<Utc>) -> DateTime<Utc> {
-    instant.trunc_subsecs(6)
-}
-
-pub(super) fn instant(raw: &str) -> Result<DateTime<Utc>, InvalidValue> {
-    DateTime::parse_from_rfc3339(raw.trim())
-        .map(|instant| microseconds(instant.with_timezone(&Utc)))
-        .map_err(|_| {
-            InvalidValue("must be an RFC 3339 instant such as 2026-11-25T09:30:00+08:00".into())
-        })
 }

@@ -10,12 +10,12 @@ use utoipa::{IntoParams, ToSchema};
 use events::customer::CustomerProfileUpdated;
 use events::personal::Personal;
 use events::values::{
-    ActivityType, CustomerName, Email, InvalidValue, OrderRef, Phone, Probability, Stage, Tag,
-    TextField, UserId,
+    ActivityType, CustomerName, Email, InvalidValue, OccurredAt, OrderRef, Phone, Probability,
+    Stage, Tag, TextField, UserId,
 };
 use web::ApiError;
 
-use super::fields::{amount, instant, Fields};
+use super::fields::{amount, Fields};
 use crate::aggregate::{Action, Registration};
 
 /// A decimal amount in yuan, as a string (`"1234.50"`) or a JSON number.
@@ -40,6 +40,11 @@ pub struct RegisterCustomerRequest {
     /// Expected deal value in yuan, ≥ 0.
     #[schema(value_type = Option<String>, example = "50000.00")]
     deal_value: Option<AmountInput>,
+    /// When the customer relationship began, for customers entered after
+    /// the fact (RFC 3339); defaults to now. Not before 2000-01-01, at most
+    /// 5 minutes ahead.
+    #[schema(format = DateTime, example = "2025-03-18T10:30:00+08:00")]
+    occurred_at: Option<String>,
 }
 
 impl RegisterCustomerRequest {
@@ -63,6 +68,11 @@ impl RegisterCustomerRequest {
             .deal_value
             .as_ref()
             .and_then(|raw| f.check("deal_value", amount(raw, false)));
+        let occurred_at = f.optional(
+            "occurred_at",
+            self.occurred_at.as_deref(),
+            OccurredAt::parse,
+        );
         f.finish(|| {
             Some(Action::Register(Registration {
                 name: name?,
@@ -75,6 +85,7 @@ impl RegisterCustomerRequest {
                 owner_id,
                 tags,
                 deal_value,
+                occurred_at,
             }))
         })
     }
@@ -184,6 +195,11 @@ pub struct MoveStageRequest {
     /// Required when reopening a closed deal; at most 500 characters, line
     /// breaks and tabs allowed.
     reason: Option<String>,
+    /// When the deal moved (RFC 3339); defaults to now. Not before the
+    /// customer entered its current stage (stage moves are dated in order),
+    /// not before 2000-01-01, at most 5 minutes ahead.
+    #[schema(format = DateTime, example = "2025-04-02T15:00:00+08:00")]
+    occurred_at: Option<String>,
 }
 
 impl MoveStageRequest {
@@ -199,12 +215,18 @@ impl MoveStageRequest {
             .as_ref()
             .and_then(|raw| f.check("probability", Probability::try_from(raw.clone())));
         let reason = f.text(TextField::REASON, self.reason.as_deref());
+        let occurred_at = f.optional(
+            "occurred_at",
+            self.occurred_at.as_deref(),
+            OccurredAt::parse,
+        );
         f.finish(|| {
             Some(Action::MoveStage {
                 stage: stage?,
                 deal_value,
                 probability,
                 reason,
+                occurred_at,
             })
         })
     }
@@ -221,7 +243,10 @@ pub struct LogActivityRequest {
     subject: Option<String>,
     /// At most 5000 characters; line breaks and tabs allowed.
     notes: Option<String>,
-    /// RFC 3339; defaults to now; at most 5 minutes ahead.
+    /// RFC 3339; defaults to now. Not before the customer's registration
+    /// (in any order among its other activities), not before 2000-01-01, at
+    /// most 5 minutes ahead.
+    #[schema(format = DateTime, example = "2025-04-10T14:00:00+08:00")]
     occurred_at: Option<String>,
     #[schema(value_type = Option<String>)]
     value: Option<AmountInput>,
@@ -233,7 +258,11 @@ impl LogActivityRequest {
         let activity_type = f.check("type", ActivityType::from_str(self.activity_type.trim()));
         let subject = f.text(TextField::SUBJECT, self.subject.as_deref());
         let notes = f.text(TextField::NOTES, self.notes.as_deref());
-        let occurred_at = f.optional("occurred_at", self.occurred_at.as_deref(), instant);
+        let occurred_at = f.optional(
+            "occurred_at",
+            self.occurred_at.as_deref(),
+            OccurredAt::parse,
+        );
         let value = self
             .value
             .as_ref()
@@ -257,7 +286,10 @@ pub struct RecordPurchaseRequest {
     #[schema(value_type = String, example = "1999.00")]
     amount: AmountInput,
     category: String,
-    /// RFC 3339; defaults to now; at most 5 minutes ahead.
+    /// RFC 3339; defaults to now. Not before the customer's registration
+    /// (in any order among its other purchases), not before 2000-01-01, at
+    /// most 5 minutes ahead.
+    #[schema(format = DateTime, example = "2025-05-20T11:00:00+08:00")]
     occurred_at: Option<String>,
     /// A repeated order_ref on the same customer records nothing and answers like the first.
     order_ref: Option<String>,
@@ -268,7 +300,11 @@ impl RecordPurchaseRequest {
         let mut f = Fields::default();
         let amount = f.check("amount", amount(&self.amount, true));
         let category = f.check("category", TextField::CATEGORY.parse(&self.category));
-        let occurred_at = f.optional("occurred_at", self.occurred_at.as_deref(), instant);
+        let occurred_at = f.optional(
+            "occurred_at",
+            self.occurred_at.as_deref(),
+            OccurredAt::parse,
+        );
         let order_ref = f.optional("order_ref", self.order_ref.as_deref(), OrderRef::parse);
         f.finish(|| {
             Some(Action::RecordPurchase {

@@ -4,7 +4,8 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 
 use events::personal::MasterKey;
 
@@ -12,6 +13,9 @@ use super::plan::plan;
 use super::stream::Stream;
 use super::tenant::{mix, Tenant};
 use super::writer::{Batch, ROWS_PER_STATEMENT};
+
+/// The share of customers entered after the fact.
+const IMPORTED: f64 = 0.2;
 
 /// Generates every tenant's customers, deterministically for a seed.
 pub(super) struct Generator {
@@ -79,8 +83,22 @@ impl Generator {
         batch: &mut Batch,
     ) -> anyhow::Result<()> {
         let plan = plan(rng, self.max_extra, self.now);
-        let mut stream =
-            Stream::register(rng, tenant, number, &self.master, plan.registered_at, batch)?;
+        // One customer in five was entered after the fact (an import, or a
+        // rep catching up): its history until then is dated in the past.
+        let imported_at = if rng.gen_bool(IMPORTED) {
+            plan.steps.choose(rng).map(|(_, at)| *at)
+        } else {
+            None
+        };
+        let mut stream = Stream::register(
+            rng,
+            tenant,
+            number,
+            &self.master,
+            plan.registered_at,
+            imported_at,
+            batch,
+        )?;
         for (step, at) in plan.steps {
             stream.step(rng, step, at, batch)?;
         }

@@ -14,7 +14,9 @@ use uuid::Uuid;
 
 use command::aggregate::{Action, Actor, Customer, CustomerCommand, Registration, MAX_TAGS};
 use events::personal::{DataKey, MasterKey};
-use events::values::{CustomerName, Money, OrderRef, Probability, Stage, Tag, TextField, UserId};
+use events::values::{
+    CustomerName, Money, OccurredAt, OrderRef, Probability, Stage, Tag, TextField, UserId,
+};
 use events::CustomerEvent;
 use web::Role;
 
@@ -42,6 +44,10 @@ pub(super) struct Stream<'a> {
     deal_value: Money,
     tags: BTreeSet<&'static str>,
     purchases: u32,
+    /// For a customer entered after the fact (an import): when it was
+    /// entered. Its history up to then is recorded at that instant and dated
+    /// when it happened; what follows is recorded as it happens.
+    imported_at: Option<DateTime<Utc>>,
 }
 
 impl<'a> Stream<'a> {
@@ -51,6 +57,7 @@ impl<'a> Stream<'a> {
         number: u64,
         master: &MasterKey,
         at: DateTime<Utc>,
+        imported_at: Option<DateTime<Utc>>,
         batch: &mut Batch,
     ) -> anyhow::Result<Self> {
         // Busy reps own more customers: the lower of two draws favours the first reps.
@@ -99,12 +106,14 @@ impl<'a> Stream<'a> {
                 .map(|tag| Tag::parse(tag))
                 .collect::<Result<_, _>>()?,
             deal_value: deal,
+            occurred_at: Some(OccurredAt::new(at)?),
         };
         let customer = Uuid::now_v7();
         // The service creates the key with the first event that carries
         // personal data: the registration, which always has a name.
         let key = DataKey::generate();
-        batch.push_key(customer, tenant.id, master.wrap(&key, customer), at);
+        let keyed_at = imported_at.unwrap_or(at).max(at);
+        batch.push_key(customer, tenant.id, master.wrap(&key, customer), keyed_at);
         let mut stream = Self {
             tenant,
             number,
@@ -116,6 +125,7 @@ impl<'a> Stream<'a> {
             deal_value: Money::ZERO,
             tags: BTreeSet::new(),
             purchases: 0,
+            imported_at,
         };
         // Reps register their own customers; a manager sometimes does it for them.
         let (actor, role) = if rng.gen_bool(0.15) {
@@ -145,7 +155,7 @@ impl<'a> Stream<'a> {
     ) -> anyhow::Result<()> {
         let (mut actor, mut role) = self.actor(rng);
         let action = match step {
-            Step::Move { to, reason } => self.move_stage(rng, to, reason)?,
+            Step::Move { to, reason } => self.move_stage(rng, to, reason, at)?,
             Step::Purchase => self.purchase(rng, at)?,
             Step::Tag if self.tags.len() < MAX_TAGS => {
                 let free: Vec<&'static str> = TAGS
@@ -195,6 +205,7 @@ impl<'a> Stream<'a> {
         rng: &mut StdRng,
         to: Stage,
         reason: Option<&'static str>,
+        at: DateTime<Utc>,
     ) -> anyhow::Result<Action> {
         // Quotes get revised during proposal and negotiation, and the final
         // price is often not the first one.
@@ -234,6 +245,7 @@ impl<'a> Stream<'a> {
             reason: reason
                 .map(|reason| text(TextField::REASON, reason))
                 .transpose()?,
+            occurred_at: Some(OccurredAt::new(at)?),
         })
     }
 
@@ -255,13 +267,16 @@ impl<'a> Stream<'a> {
         Ok(Action::RecordPurchase {
             amount: Money::positive(yuan(rng, low, high))?,
             category: text(TextField::CATEGORY, category)?,
-            occurred_at: Some(at),
+            occurred_at: Some(OccurredAt::new(at)?),
             order_ref,
         })
     }
 
-    /// Issues `action` to the aggregate as `actor` at `at`, as the service
-    /// would, and appends the event it decides with the service's metadata.
+    /// Issues `action`, planned for `at`, to the aggregate as `actor`, as the
+    /// service would, and appends the event it decides with the service's
+    /// metadata. Live, the command is issued at `at`; for an imported
+    /// customer's history before its import, at the import (the dated facts
+    /// keep `at`, bookkeeping such as tags happens at the import).
     /// A refusal, or a command that would append nothing, is a planning bug:
     /// the run fails rather than write a history the service would not have.
     fn execute(
@@ -273,13 +288,15 @@ impl<'a> Stream<'a> {
         batch: &mut Batch,
     ) -> anyhow::Result<()> {
         let command = action.name();
+        let now = self.imported_at.map_or(at, |imported| imported.max(at));
+        let occurred_at = timestamp(action.occurred_at(now));
         let decided = self.aggregate.decide_and_apply(CustomerCommand {
             actor: Actor {
                 tenant_id: self.tenant.id,
                 user_id: UserId::parse(actor)?,
                 role,
             },
-            now: at,
+            now,
             expected_version: None,
             action,
         });
@@ -291,7 +308,6 @@ impl<'a> Stream<'a> {
         self.follow(&event)?;
         event.seal_personal(&self.key, self.customer);
         let sequence = i64::try_from(self.aggregate.version())?;
-        let occurred_at = timestamp(at);
         let correlation_id = format!("seed-{}-{sequence}", self.number);
         let metadata = Metadata {
             tenant_id: &self.tenant.id_text,
@@ -365,8 +381,8 @@ mod tests {
         let at = DateTime::from_timestamp(1_750_000_000, 0).expect("instant");
         let mut rng = StdRng::seed_from_u64(1);
         let mut batch = Batch::default();
-        let mut stream =
-            Stream::register(&mut rng, &tenant, 0, &master, at, &mut batch).expect("registered");
+        let mut stream = Stream::register(&mut rng, &tenant, 0, &master, at, None, &mut batch)
+            .expect("registered");
         let lost = Step::Move {
             to: Stage::ClosedLost,
             reason: None,

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use command::aggregate::Action;
 use events::customer::CustomerProfileUpdated;
 use events::personal::Personal;
-use events::values::{ActivityType, Email, Money, Phone, ShortText, TextField};
+use events::values::{ActivityType, Email, Money, OccurredAt, Phone, ShortText, TextField};
 
 use crate::vocabulary::{
     pick, CALL_SUBJECTS, CITIES, COMPANY_PREFIXES, COMPANY_SUFFIXES, EMAIL_SUBJECTS, FREE_MAIL,
@@ -147,7 +147,7 @@ pub(super) fn activity(rng: &mut StdRng, at: DateTime<Utc>) -> anyhow::Result<Ac
             .gen_bool(0.4)
             .then(|| text(TextField::NOTES, pick(rng, NOTES)))
             .transpose()?,
-        occurred_at: Some(at),
+        occurred_at: Some(OccurredAt::new(at)?),
         value: (valued && rng.gen_bool(0.15))
             .then(|| deal_value(rng))
             .transpose()?,

@@ -91,6 +91,7 @@ macro_rules! string_newtype {
 mod chars;
 mod contact;
 mod money;
+mod occurred;
 mod stage;
 #[cfg(test)]
 mod tests;
@@ -99,5 +100,6 @@ mod text;
 pub use chars::{check_chars, is_noncharacter, refused_chars, Refusal, RefusedChar, TextKind};
 pub use contact::{Email, Phone};
 pub use money::{Money, Probability, MAX_MONEY};
+pub use occurred::OccurredAt;
 pub use stage::{ActivityType, Stage};
 pub use text::{CustomerName, DisplayName, OrderRef, ShortText, Tag, TeamName, TextField, UserId};

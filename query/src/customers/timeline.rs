@@ -1,4 +1,9 @@
-//! A customer's timeline: its history, newest first, a page at a time.
+//! A customer's timeline: its history by when things happened, newest
+//! first, a page at a time. Entries are ordered by `(occurred_at, sequence)`:
+//! a fact entered late (an old call, an imported customer's history) takes
+//! its place by its date, and among entries of one instant the later
+//! recorded comes first. Both keys are immutable, so the keyset cursor is
+//! stable while entries are appended.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -66,7 +71,7 @@ pub struct TimelinePage {
     get, path = "/v1/customers/{id}/timeline", tag = "queries",
     params(("id" = Uuid, Path, description = "Customer id"), TimelineParams),
     responses(
-        (status = 200, description = "History, newest first", body = TimelinePage),
+        (status = 200, description = "History by when it happened, newest first", body = TimelinePage),
         QueryProblems,
         CustomerNotFound,
     ),
@@ -86,23 +91,30 @@ pub(crate) async fn get_timeline(
     .await?;
     let limit = page_size(params.limit)?;
     ensure_visible(&api.pool, &visibility, id).await?;
-    let before: i64 = match &params.cursor {
-        Some(raw) => cursor::decode(raw)?,
-        None => i64::MAX,
-    };
-    let mut items: Vec<TimelineEntry> = sqlx::query_as(
+    let before: Option<(DateTime<Utc>, i64)> =
+        params.cursor.as_deref().map(cursor::decode).transpose()?;
+    let mut builder = QueryBuilder::<Postgres>::new(
         "SELECT sequence, position, kind, occurred_at, recorded_at, actor, details
-           FROM rm_timeline WHERE customer_id = $1 AND sequence < $2
-          ORDER BY sequence DESC LIMIT $3",
-    )
-    .bind(id)
-    .bind(before)
-    .bind(limit + 1)
-    .fetch_all(&api.pool)
-    .await?;
+           FROM rm_timeline WHERE customer_id = ",
+    );
+    builder.push_bind(id);
+    if let Some((occurred_at, sequence)) = before {
+        builder
+            .push(" AND (occurred_at, sequence) < (")
+            .push_bind(occurred_at)
+            .push(", ")
+            .push_bind(sequence)
+            .push(")");
+    }
+    builder
+        .push(" ORDER BY occurred_at DESC, sequence DESC LIMIT ")
+        .push_bind(limit + 1);
+    let mut items: Vec<TimelineEntry> = builder.build_query_as().fetch_all(&api.pool).await?;
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(usize::try_from(limit).unwrap_or(0));
-        items.last().map(|last| cursor::encode(&last.sequence))
+        items
+            .last()
+            .map(|last| cursor::encode(&(last.occurred_at, last.sequence)))
     } else {
         None
     };
