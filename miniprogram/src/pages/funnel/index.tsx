@@ -76,14 +76,15 @@ function Card({
       <View
         className='card__main'
         ariaRole='link'
-        ariaLabel={`${card.name}，${card.company ?? ''}，${money(card.deal_value)}，负责人 ${owner}`}
+        ariaLabel={`${card.name}，${card.company ?? '—'}，${money(card.deal_value)}，负责人 ${owner}`}
         onClick={() => void Taro.navigateTo({ url: customerPage(card.id) })}
       >
-        <Text className='card__name'>{card.name}</Text>
-        <Text className='card__company'>{card.company ?? '—'}</Text>
+        {/* the spaces: the accessible name contains the visible words in order (axe) */}
+        <Text className='card__name'>{card.name}</Text>{' '}
+        <Text className='card__company'>{card.company ?? '—'}</Text>{' '}
         <View className='card__meta'>
-          <Text className='card__value'>{money(card.deal_value)}</Text>
-          <Text className='card__owner'>{owner}</Text>
+          <Text className='card__value'>{money(card.deal_value)}</Text>{' '}
+          <Text className='card__owner'>负责人 {owner}</Text>
         </View>
       </View>
       <View
@@ -366,6 +367,7 @@ export default function FunnelPage() {
               key={p.code}
               className={`funnel__chip ${period === p.code ? 'funnel__chip--on' : ''}`}
               ariaRole='radio'
+              aria-checked={period === p.code ? 'true' : 'false'}
               ariaLabel={period === p.code ? `${p.name}，已选中` : p.name}
               onClick={() => setPeriod(p.code)}
             >
@@ -380,6 +382,7 @@ export default function FunnelPage() {
                 key={id}
                 className={`funnel__chip ${owner === id ? 'funnel__chip--on' : ''}`}
                 ariaRole='radio'
+                aria-checked={owner === id ? 'true' : 'false'}
                 ariaLabel={owner === id ? `${name}，已选中` : name}
                 onClick={() => setOwner(id)}
               >
