@@ -874,7 +874,13 @@ export interface components {
         LogActivityRequest: {
             /** @description At most 5000 characters; line breaks and tabs allowed. */
             notes?: string | null;
-            /** @description RFC 3339; defaults to now; at most 5 minutes ahead. */
+            /**
+             * Format: date-time
+             * @description RFC 3339; defaults to now. Not before the customer's registration
+             *     (in any order among its other activities), not before 2000-01-01, at
+             *     most 5 minutes ahead.
+             * @example 2025-04-10T14:00:00+08:00
+             */
             occurred_at?: string | null;
             /** @description One line, at most 200 characters. */
             subject?: string | null;
@@ -908,6 +914,14 @@ export interface components {
         };
         MoveStageRequest: {
             deal_value?: string | null;
+            /**
+             * Format: date-time
+             * @description When the deal moved (RFC 3339); defaults to now. Not before the
+             *     customer entered its current stage (stage moves are dated in order),
+             *     not before 2000-01-01, at most 5 minutes ahead.
+             * @example 2025-04-02T15:00:00+08:00
+             */
+            occurred_at?: string | null;
             /**
              * Format: double
              * @description In [0, 1]; defaults to the stage's probability.
@@ -971,7 +985,13 @@ export interface components {
              */
             amount: string;
             category: string;
-            /** @description RFC 3339; defaults to now; at most 5 minutes ahead. */
+            /**
+             * Format: date-time
+             * @description RFC 3339; defaults to now. Not before the customer's registration
+             *     (in any order among its other purchases), not before 2000-01-01, at
+             *     most 5 minutes ahead.
+             * @example 2025-05-20T11:00:00+08:00
+             */
             occurred_at?: string | null;
             /** @description A repeated order_ref on the same customer records nothing and answers like the first. */
             order_ref?: string | null;
@@ -990,6 +1010,14 @@ export interface components {
             industry?: string | null;
             /** @description 1–100 characters. */
             name: string;
+            /**
+             * Format: date-time
+             * @description When the customer relationship began, for customers entered after
+             *     the fact (RFC 3339); defaults to now. Not before 2000-01-01, at most
+             *     5 minutes ahead.
+             * @example 2025-03-18T10:30:00+08:00
+             */
+            occurred_at?: string | null;
             /** @description Defaults to the caller; a rep may only name themself. */
             owner_id?: string | null;
             /** @description Mainland mobile (11 digits, leading 1) or E.164. */
@@ -2848,7 +2876,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description History, newest first */
+            /** @description History by when it happened, newest first */
             200: {
                 headers: {
                     [name: string]: unknown;
