@@ -12,7 +12,7 @@ test('the funnel board shows the service counts and a move changes them', async 
   page,
   request,
 }) => {
-  const before = await demoFunnel(request)
+  const before = await demoFunnel(request, 10)
   expect(before.totals.count).toBeGreaterThan(0)
 
   await signIn(page)
@@ -50,7 +50,7 @@ test('the funnel board shows the service counts and a move changes them', async 
   ).toBeVisible()
 
   // the API agrees
-  const after = await demoFunnel(request)
+  const after = await demoFunnel(request, 10)
   const count = (id: string) => after.stages.find((s) => s.id === id)?.count
   expect(count(source.id)).toBe(source.count - 1)
   expect(count(target.id)).toBe(target.count + 1)

@@ -33,7 +33,7 @@ type FunnelStage = components['schemas']['FunnelStage']
 type CustomerCard = components['schemas']['CustomerCard']
 
 /** Cards per column (the service allows 0–50). */
-const CARDS = 20
+const CARDS = 10
 const ALL_STAGES: readonly Stage[] = STAGES.map((s) => s.code)
 
 type BoardState =
