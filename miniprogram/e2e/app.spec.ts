@@ -9,6 +9,7 @@ import {
   CUSTOMERS_URL,
   customerRows,
   DemoApi,
+  demoUser,
   LOGIN_URL_PATTERN,
   OUT_DIR,
   rowNames,
@@ -225,4 +226,41 @@ test('新建客户: an invalid phone is refused next to its field, then the cust
   await expect(page.getByLabel('电话：13912345678')).toBeVisible()
   const api = await DemoApi.signIn(request)
   expect((await api.customers(name)).map((c) => c.name)).toEqual([name])
+})
+
+test('filters: lifecycle and owner narrow the list as the service does', async ({ page, request }) => {
+  const api = await DemoApi.signIn(request)
+  const all = await api.customers(undefined, 100)
+  const lifecycle = all[0]?.lifecycle
+  const owner = all.find((c) => c.owner_name !== null && c.owner_id !== demoUser().login)
+  if (lifecycle === undefined || owner === undefined) throw new Error('the demo has no customers of another owner')
+  const names: Record<string, string> = {
+    prospect: '潜在客户',
+    new: '新客户',
+    active: '活跃客户',
+    loyal: '忠诚客户',
+    at_risk: '流失风险',
+    lost: '已流失',
+  }
+
+  await signIn(page)
+  await expect(page).toHaveURL(CUSTOMERS_URL)
+  await page.getByRole('button', { name: '更多筛选' }).tap()
+  await page
+    .getByRole('radiogroup', { name: '按生命周期筛选' })
+    .getByRole('radio', { name: names[lifecycle] ?? lifecycle, exact: true })
+    .tap()
+  await expect(rowNames(page)).toHaveText((await api.customersWhere({ lifecycle })).map((c) => c.name))
+
+  await page
+    .getByRole('radiogroup', { name: '按负责人筛选' })
+    .getByRole('radio', { name: owner.owner_name ?? owner.owner_id, exact: true })
+    .tap()
+  const expected = await api.customersWhere({ lifecycle, owner_id: owner.owner_id })
+  if (expected.length === 0) {
+    await expect(page.getByText('没有符合条件的客户')).toBeVisible()
+  } else {
+    await expect(rowNames(page)).toHaveText(expected.map((c) => c.name))
+  }
+  await screenshot(page, 'customers-filtered.png')
 })

@@ -2,7 +2,8 @@ import { useEffect, useState } from 'react'
 import { Input, Text, View } from '@tarojs/components'
 import Taro, { useLoad, usePullDownRefresh, useReachBottom } from '@tarojs/taro'
 
-import { describeError, loadSession, type CustomerSummary } from '../../api'
+import { api, describeError, loadSession, type CustomerSummary } from '../../api'
+import { LIFECYCLES } from '../../lifecycles'
 import { StateView } from '../../components/StateView'
 import { customerEditPage, customerPage, FUNNEL_PAGE, LOGIN_PAGE } from '../../routes'
 import { STAGES, stageInfo } from '../../stages'
@@ -39,9 +40,28 @@ function CustomerRow({ customer }: { customer: CustomerSummary }) {
 
 export default function CustomersPage() {
   const [text, setText] = useState('')
-  const [filters, setFilters] = useState<Filters>({ q: '', stage: '' })
+  const [filters, setFilters] = useState<Filters>({ q: '', stage: '', lifecycle: '', tag: '', owner: '' })
+  const [tagText, setTagText] = useState('')
+  const [more, setMore] = useState(false)
   // Signed out: straight to sign-in, without asking the service first.
-  const [signedIn] = useState(() => loadSession() !== null)
+  const [session] = useState(() => loadSession())
+  const signedIn = session !== null
+  const seesOthers = session !== null && session.role !== 'rep'
+  /** The tenant's salespeople, for a manager's owner filter (its own scope still applies). */
+  const [owners, setOwners] = useState<Array<{ login: string; name: string }>>([])
+  useEffect(() => {
+    if (!seesOthers || !more || owners.length > 0) return
+    api
+      .get('/v1/users')
+      .then((list) =>
+        setOwners(
+          list.users
+            .filter((u) => u.active && (u.role === 'rep' || u.role === 'manager'))
+            .map((u) => ({ login: u.login, name: u.display_name ?? u.login })),
+        ),
+      )
+      .catch(() => setOwners([]))
+  }, [seesOthers, more, owners.length])
   const { state, reload, loadMore } = useCustomerList(filters, signedIn)
 
   useLoad(() => {
@@ -61,7 +81,20 @@ export default function CustomersPage() {
   })
   useReachBottom(() => void loadMore())
 
-  const searching = filters.q !== '' || filters.stage !== ''
+  const searching =
+    filters.q !== '' || filters.stage !== '' || filters.lifecycle !== '' || filters.tag !== '' || filters.owner !== ''
+  const chip = (on: boolean, name: string, choose: () => void, key: string) => (
+    <View
+      key={key}
+      className={`customers__chip ${on ? 'customers__chip--on' : ''}`}
+      ariaRole='radio'
+      aria-checked={on ? 'true' : 'false'}
+      ariaLabel={on ? `${name}，已选中` : name}
+      onClick={choose}
+    >
+      {name}
+    </View>
+  )
 
   return (
     <View className='customers'>
@@ -98,6 +131,41 @@ export default function CustomersPage() {
             </View>
           ))}
         </View>
+        <View
+          className='customers__more'
+          ariaRole='button'
+          ariaLabel={more ? '收起筛选' : '更多筛选'}
+          onClick={() => setMore((m) => !m)}
+        >
+          {more ? '收起筛选 ▲' : '更多筛选 ▼'}
+        </View>
+        {more && (
+          <>
+            <View className='customers__stages' ariaRole='radiogroup' ariaLabel='按生命周期筛选'>
+              {[{ code: '', name: '全部' }, ...LIFECYCLES].map((l) =>
+                chip(filters.lifecycle === l.code, l.name, () => setFilters((f) => ({ ...f, lifecycle: l.code })), l.code),
+              )}
+            </View>
+            {seesOthers && owners.length > 0 && (
+              <View className='customers__stages' ariaRole='radiogroup' ariaLabel='按负责人筛选'>
+                {[{ login: '', name: '全部负责人' }, ...owners].map((o) =>
+                  chip(filters.owner === o.login, o.name, () => setFilters((f) => ({ ...f, owner: o.login })), o.login),
+                )}
+              </View>
+            )}
+            <Input
+              className='customers__search'
+              type='text'
+              confirmType='search'
+              ariaLabel='按标签筛选'
+              placeholder='按标签筛选，输入后确认'
+              value={tagText}
+              onInput={(e) => setTagText(e.detail.value)}
+              onConfirm={(e) => setFilters((f) => ({ ...f, tag: e.detail.value.trim() }))}
+              onBlur={() => setFilters((f) => ({ ...f, tag: tagText.trim() }))}
+            />
+          </>
+        )}
       </View>
 
       {state.status === 'loading' && <StateView kind='loading' />}

@@ -1,12 +1,21 @@
 import { useCallback, useEffect, useRef, useState } from 'react'
 
-import { api, type CustomerSummary } from '../../api'
+import { api, type components, type CustomerSummary } from '../../api'
+
+type Stage = components['schemas']['Stage']
+type Lifecycle = components['schemas']['Lifecycle']
 
 export interface Filters {
   /** Substring of name, company or phone; Chinese included (two characters are enough). */
   q: string
   /** A stage code, or '' for every stage. */
   stage: string
+  /** A lifecycle code, or '' for every lifecycle. */
+  lifecycle?: string
+  /** One tag, or ''. */
+  tag?: string
+  /** An owner's login (managers and admins), or ''. */
+  owner?: string
 }
 
 export type ListState =
@@ -39,12 +48,15 @@ export function useCustomerList(filters: Filters, enabled: boolean) {
       api.get('/v1/customers', {
         query: {
           q: filters.q.trim() || undefined,
-          stage: filters.stage || undefined,
+          stage: (filters.stage || undefined) as Stage | undefined,
+          lifecycle: (filters.lifecycle || undefined) as Lifecycle | undefined,
+          tag: filters.tag?.trim() || undefined,
+          owner_id: filters.owner || undefined,
           limit: PAGE_SIZE,
           cursor,
         },
       }),
-    [filters.q, filters.stage],
+    [filters.q, filters.stage, filters.lifecycle, filters.tag, filters.owner],
   )
 
   /** The first page again; `quiet` keeps the rows shown meanwhile (pull to refresh). */
