@@ -201,28 +201,35 @@ impl CommandService {
     }
 
     /// The customer's stream folded as cqrs-es's `load_aggregate` folds it,
-    /// each event with when it happened (its metadata's `occurred_at`; an
-    /// event without one is folded as of an unknown instant, which
-    /// constrains nothing), so the rules see when the current stage began.
+    /// each event with when it happened: the store's `occurred_at` column,
+    /// which is the metadata's `occurred_at` or, for an event recorded
+    /// without one, its `recorded_at`. So the rules see when the current
+    /// stage began, for old streams too.
     async fn load(
         &self,
         stream_id: &str,
     ) -> Result<EventStoreAggregateContext<Customer>, ExecuteError> {
-        let events = self.store.load_events(stream_id).await?;
+        let rows: Vec<(i64, serde_json::Value, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT sequence, payload, occurred_at FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = $2
+              ORDER BY sequence",
+        )
+        .bind(Customer::TYPE)
+        .bind(stream_id)
+        .fetch_all(&self.pool)
+        .await?;
         let mut context = EventStoreAggregateContext {
             aggregate_id: stream_id.to_owned(),
             aggregate: Customer::default(),
             current_sequence: 0,
             current_snapshot: None,
         };
-        for envelope in events {
-            context.current_sequence = envelope.sequence;
-            let occurred_at = envelope
-                .metadata
-                .get("occurred_at")
-                .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
-                .map(|instant| instant.with_timezone(&Utc));
-            context.aggregate.apply_at(envelope.payload, occurred_at);
+        for (sequence, payload, occurred_at) in rows {
+            let event: CustomerEvent = serde_json::from_value(payload)
+                .map_err(|error| ExecuteError::Internal(Box::new(error)))?;
+            context.current_sequence = usize::try_from(sequence)
+                .map_err(|error| ExecuteError::Internal(Box::new(error)))?;
+            context.aggregate.apply_at(event, Some(occurred_at));
         }
         Ok(context)
     }
