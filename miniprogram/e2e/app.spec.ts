@@ -9,12 +9,15 @@ import {
   CUSTOMERS_URL,
   customerRows,
   DemoApi,
+  demoFunnel,
   demoUser,
+  HOME_URL,
   LOGIN_URL_PATTERN,
   OUT_DIR,
   rowNames,
   screenshot,
   signIn,
+  signInToCustomers,
   signInButton,
   tapToDetail,
 } from './support'
@@ -26,13 +29,27 @@ const TAP_TO_DETAIL_LIMIT_MS = 2000
 
 const names = (customers: { name: string }[]) => customers.map((c) => c.name)
 
-test('a manager signs in and lands on the customer list', async ({ page, request }) => {
+test('a manager signs in, lands on 首页 with its funnel, and opens the customer list', async ({
+  page,
+  request,
+}) => {
   const api = await DemoApi.signIn(request)
   const expected = await api.customers()
   expect(expected.length).toBeGreaterThan(0)
+  const funnel = await demoFunnel(request, 0)
 
   await signIn(page)
+  await expect(page).toHaveURL(HOME_URL)
+  await expect(page.getByLabel(`客户 ${funnel.totals.count} 位`, { exact: true })).toBeVisible()
+  for (const stage of funnel.stages) {
+    await expect(page.getByLabel(`${stage.name} ${stage.count} 位`, { exact: true })).toBeVisible()
+  }
+  await expect(page.getByRole('list', { name: '最近联系的客户' }).getByRole('link')).toHaveCount(
+    Math.min(5, expected.length),
+  )
+  await screenshot(page, 'home.png')
 
+  await page.getByRole('navigation', { name: '常用' }).getByRole('link', { name: '客户', exact: true }).tap()
   await expect(page).toHaveURL(CUSTOMERS_URL)
   await expect(page.getByRole('radiogroup', { name: '按阶段筛选' })).toBeVisible()
   // the first page, in the service's order
@@ -58,8 +75,7 @@ test('searching by 张 and by a full name, then opening the customer', async ({
   const customer = byName.find((c) => c.name === name)
   if (customer === undefined) throw new Error(`searching ${name} does not find ${name}`)
 
-  await signIn(page)
-  await expect(page).toHaveURL(CUSTOMERS_URL)
+  await signInToCustomers(page)
   await expect(customerRows(page).first()).toBeVisible()
 
   const search = page.getByRole('searchbox')
@@ -93,8 +109,7 @@ test('a wrong password says so and stays on 登录', async ({ page }) => {
 test('tap to detail: time from tapping a customer to its name on the detail page', async ({
   page,
 }) => {
-  await signIn(page)
-  await expect(page).toHaveURL(CUSTOMERS_URL)
+  await signInToCustomers(page)
   await expect(customerRows(page).first()).toBeVisible()
 
   // rows whose name no other row on the page has
@@ -139,8 +154,7 @@ test('tap to detail: time from tapping a customer to its name on the detail page
 
 /** Opens `customer`'s 360 page from the list, by searching its name. */
 async function openCustomer(page: Page, name: string) {
-  await signIn(page)
-  await expect(page).toHaveURL(CUSTOMERS_URL)
+  await signInToCustomers(page)
   await page.getByRole('searchbox').fill(name)
   await customerRows(page).filter({ has: page.getByText(name, { exact: true }) }).first().tap()
   await expect(page.locator('.detail__name')).toHaveText(name)
@@ -209,8 +223,7 @@ test('新建客户: an invalid phone is refused next to its field, then the cust
   request,
 }) => {
   const name = `测试${Date.now() % 100000}`
-  await signIn(page)
-  await expect(page).toHaveURL(CUSTOMERS_URL)
+  await signInToCustomers(page)
   await page.getByRole('button', { name: '新建客户' }).tap()
   await page.locator('#customer-name input').fill(name)
   await page.locator('#customer-phone input').fill('12345')
@@ -243,8 +256,7 @@ test('filters: lifecycle and owner narrow the list as the service does', async (
     lost: '已流失',
   }
 
-  await signIn(page)
-  await expect(page).toHaveURL(CUSTOMERS_URL)
+  await signInToCustomers(page)
   await page.getByRole('button', { name: '更多筛选' }).tap()
   await page
     .getByRole('radiogroup', { name: '按生命周期筛选' })

@@ -3,7 +3,7 @@
 // changes them on the screen and in the API.
 import { expect, test } from '@playwright/test'
 
-import { actionSheetItem, CUSTOMERS_URL, demoFunnel, funnelColumn, screenshot, signIn } from './support'
+import { actionSheetItem, demoFunnel, funnelColumn, screenshot, signInToCustomers } from './support'
 
 const FUNNEL_URL = /\/app\/#\/pages\/funnel\/index/
 const OPEN = ['lead', 'qualified', 'proposal', 'negotiation']
@@ -15,8 +15,7 @@ test('the funnel board shows the service counts and a move changes them', async 
   const before = await demoFunnel(request, 10)
   expect(before.totals.count).toBeGreaterThan(0)
 
-  await signIn(page)
-  await expect(page).toHaveURL(CUSTOMERS_URL)
+  await signInToCustomers(page)
   await page.getByRole('link', { name: '销售漏斗', exact: true }).tap()
   await expect(page).toHaveURL(FUNNEL_URL)
 

@@ -38,6 +38,15 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 export const LOGIN_URL = '/app/#/pages/login/index'
 export const LOGIN_URL_PATTERN = /\/app\/#\/pages\/login\/index/
 export const CUSTOMERS_URL = /\/app\/#\/pages\/customers\/index/
+export const HOME_URL = /\/app\/#\/pages\/home\/index/
+
+/** Signs in (landing on 首页) and opens 客户 from there. */
+export async function signInToCustomers(page: Page): Promise<void> {
+  await signIn(page)
+  await expect(page).toHaveURL(HOME_URL)
+  await page.getByRole('navigation', { name: '常用' }).getByRole('link', { name: '客户', exact: true }).tap()
+  await expect(page).toHaveURL(CUSTOMERS_URL)
+}
 
 /** 登录's button: Taro's H5 Button has no button role, only its aria-label. */
 export function signInButton(page: Page): Locator {

@@ -1,11 +1,11 @@
 export default defineAppConfig({
   pages: [
+    'pages/home/index',
     'pages/customers/index',
     'pages/login/index',
     'pages/customer/index',
     'pages/funnel/index',
     'pages/customer-edit/index',
-    'pages/home/index',
   ],
   window: {
     backgroundTextStyle: 'dark',

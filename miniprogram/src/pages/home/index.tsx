@@ -97,8 +97,8 @@ export default function HomePage() {
             {state.funnel.stages.map((s) => {
               const max = Math.max(1, ...state.funnel.stages.map((x) => x.count))
               return (
-                <View key={s.id} className='home__stage' ariaLabel={`${stageInfo(s.id).name} ${s.count} 位`}>
-                  <Text className='home__stage-name'>{stageInfo(s.id).name}</Text>
+                <View key={s.id} className='home__stage' ariaLabel={`${s.name || stageInfo(s.id).name} ${s.count} 位`}>
+                  <Text className='home__stage-name'>{s.name || stageInfo(s.id).name}</Text>
                   <View className='home__bar'>
                     <View className='home__fill' style={{ width: `${(s.count / max) * 100}%` }} />
                   </View>

@@ -3,7 +3,7 @@ import { Button, Form, Input, Label, Text, View } from '@tarojs/components'
 import Taro, { useRouter } from '@tarojs/taro'
 
 import { api, describeError, lastTenantId, ProblemError, saveSession } from '../../api'
-import { CUSTOMERS_PAGE } from '../../routes'
+import { HOME_PAGE } from '../../routes'
 import { splitFieldErrors, validateLogin, type LoginErrors, type LoginFields } from './validate'
 
 import './index.css'
@@ -48,7 +48,7 @@ export default function LoginPage() {
         },
       })
       saveSession(session)
-      await Taro.reLaunch({ url: CUSTOMERS_PAGE })
+      await Taro.reLaunch({ url: HOME_PAGE })
     } catch (error) {
       const described = describeError(error)
       if (error instanceof ProblemError) {
