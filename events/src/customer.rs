@@ -61,6 +61,9 @@ pub struct CustomerRegistered {
     pub deal_value: Money,
     pub stage: Stage,
     pub probability: Probability,
+    /// When the customer relationship began: the event's `occurred_at`,
+    /// which may be long before it was recorded (a customer entered after
+    /// the fact).
     pub registered_at: DateTime<Utc>,
 }
 
@@ -124,6 +127,8 @@ pub struct CustomerAssigned {
     pub previous_owner_id: UserId,
 }
 
+/// When the move happened is the event's `occurred_at` (its metadata, the
+/// store's column, the CloudEvents `time`), as for every event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerStageMoved {
     pub from: Stage,
@@ -141,6 +146,7 @@ pub struct ActivityLogged {
     pub subject: Option<ShortText>,
     #[schema(value_type = Option<crate::personal::PersonalField>)]
     pub notes: Option<Personal<ShortText>>,
+    /// When the activity happened (the event's `occurred_at`).
     pub occurred_at: DateTime<Utc>,
     pub value: Option<Money>,
 }
@@ -150,6 +156,7 @@ pub struct PurchaseRecorded {
     pub purchase_id: Uuid,
     pub amount: Money,
     pub category: ShortText,
+    /// When the purchase happened (the event's `occurred_at`).
     pub occurred_at: DateTime<Utc>,
     pub order_ref: Option<OrderRef>,
 }

@@ -29,7 +29,9 @@ pub struct CloudEvent {
     pub event_type: String,
     /// The aggregate's id: the customer, user or team (a UUID).
     pub subject: String,
-    /// When the fact happened.
+    /// When the fact happened: the date a registration, stage move,
+    /// activity or purchase was given (possibly long before `recordedtime`),
+    /// otherwise when the event was decided.
     pub time: DateTime<Utc>,
     pub datacontenttype: String,
     pub tenantid: Uuid,

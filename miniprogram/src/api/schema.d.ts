@@ -717,7 +717,9 @@ export interface components {
             tenantid: string;
             /**
              * Format: date-time
-             * @description When the fact happened.
+             * @description When the fact happened: the date a registration, stage move,
+             *     activity or purchase was given (possibly long before `recordedtime`),
+             *     otherwise when the event was decided.
              */
             time: string;
             /**
