@@ -16,6 +16,14 @@
 //! `crm/tests/seed.rs` proves it by re-deciding seeded histories through the
 //! real command service.
 //!
+//! Most customers' histories are issued as they happened, each command at
+//! its planned instant; one in five was entered after the fact (an import, a
+//! rep catching up): its registration, stage moves, activities and purchases
+//! up to the moment it was entered are issued at that moment and dated when
+//! they happened (`occurred_at`, under the same ordering rules as the
+//! service's), its bookkeeping (tags, profile changes) happens at that
+//! moment, and what follows is issued live.
+//!
 //! The parts: `plan` shapes a history (which steps, in which order, when);
 //! `values` draws realistic values from `crate::vocabulary`; `stream` turns
 //! each step into a command, has the aggregate decide it and keeps what the
