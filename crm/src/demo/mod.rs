@@ -140,7 +140,7 @@ fn registration(
     let (company, industry) = pick(rng, DEMO_COMPANIES);
     // The first story of each of the team's reps is a 张, so the manager's
     // search for 张 always finds some.
-    let surname = if index % KINDS == 0 && index < 2 * KINDS {
+    let surname = if index.is_multiple_of(KINDS) && index < 2 * KINDS {
         SURNAMES[0].0
     } else {
         pick(rng, &SURNAMES[..SURNAMES_USED]).0
