@@ -104,7 +104,21 @@ async fn register_answers_id_version_position(pool: PgPool) {
 async fn every_command_route_succeeds_in_turn(pool: PgPool) {
     let app = TestApp::new(pool);
     let boss = app.manager();
-    let id = app.register(&boss, "李四").await;
+    let days_ago = |days: i64| {
+        (chrono::Utc::now() - chrono::Duration::days(days))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    // A customer of last month, entered today, with a meeting of last week.
+    let id = app
+        .call(
+            Method::POST,
+            "/v1/customers",
+            &boss,
+            json!({"name": "李四", "company": "星辰科技", "occurred_at": days_ago(30)}),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .id();
     let base = format!("/v1/customers/{id}");
     let steps: Vec<(Method, String, Value)> = vec![
         (
@@ -125,7 +139,7 @@ async fn every_command_route_succeeds_in_turn(pool: PgPool) {
         (
             Method::POST,
             format!("{base}/activities"),
-            json!({"type": "meeting", "subject": "方案讲解", "notes": "客户关注价格", "occurred_at": "2026-11-20T10:00:00+08:00", "value": 0}),
+            json!({"type": "meeting", "subject": "方案讲解", "notes": "客户关注价格", "occurred_at": days_ago(7), "value": 0}),
         ),
         (
             Method::POST,

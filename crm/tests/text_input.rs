@@ -124,6 +124,27 @@ const FIELDS: &[Field] = &[
         "客户关注价格",
     ),
     field(
+        Route::Register,
+        "occurred_at",
+        Kind::Syntax,
+        25,
+        "2025-06-01T09:30:00+08:00",
+    ),
+    field(
+        Route::MoveStage,
+        "occurred_at",
+        Kind::Syntax,
+        25,
+        "2025-06-01T09:30:00+08:00",
+    ),
+    field(
+        Route::RecordPurchase,
+        "occurred_at",
+        Kind::Syntax,
+        25,
+        "2025-06-01T09:30:00+08:00",
+    ),
+    field(
         Route::LogActivity,
         "occurred_at",
         Kind::Syntax,
