@@ -110,6 +110,8 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
   /** Answers of commands sent by a flush, for the issue() that queued them behind others. */
   const answers = new Map<string, Accepted>()
   const refusals = new Map<string, ProblemError>()
+  /** Keys an issue() waits on behind others: only their outcomes are kept for it. */
+  const awaited = new Set<string>()
 
   function load(): QueuedCommand[] {
     try {
@@ -157,7 +159,8 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
       const next = load().find((c) => c.issuer === me)
       if (next === undefined || me === '') return sent
       try {
-        answers.set(next.key, await send(next))
+        const answer = await send(next)
+        if (awaited.has(next.key)) answers.set(next.key, answer)
         remove(next.key)
         sent += 1
       } catch (error) {
@@ -170,7 +173,7 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
           error instanceof ProblemError
             ? error
             : new ProblemError({ type: 'about:blank', title: 'Error', status: 0, detail: String(error) })
-        refusals.set(next.key, refusal)
+        if (awaited.has(next.key)) refusals.set(next.key, refusal)
         for (const listener of [...refusalListeners]) listener({ command: next, error: refusal })
       }
     }
@@ -189,7 +192,8 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     if (flushing !== null) await flushing.catch(() => 0)
     if (pending().length > 0) {
       store([...load(), queued])
-      await flush()
+      awaited.add(queued.key)
+      await flush().finally(() => awaited.delete(queued.key))
       const answer = answers.get(queued.key)
       answers.delete(queued.key)
       if (answer !== undefined) return { status: 'sent', answer, command: queued }

@@ -118,18 +118,9 @@ export default function CustomersPage() {
           onConfirm={(e) => setFilters((f) => ({ ...f, q: e.detail.value.trim() }))}
         />
         <View className='customers__stages' ariaRole='radiogroup' ariaLabel='按阶段筛选'>
-          {[{ code: '', name: '全部' }, ...STAGES].map((s) => (
-            <View
-              key={s.code}
-              className={`customers__chip ${filters.stage === s.code ? 'customers__chip--on' : ''}`}
-              ariaRole='radio'
-              aria-checked={filters.stage === s.code ? 'true' : 'false'}
-              ariaLabel={filters.stage === s.code ? `${s.name}，已选中` : s.name}
-              onClick={() => setFilters((f) => ({ ...f, stage: s.code }))}
-            >
-              {s.name}
-            </View>
-          ))}
+          {[{ code: '', name: '全部' }, ...STAGES].map((s) =>
+            chip(filters.stage === s.code, s.name, () => setFilters((f) => ({ ...f, stage: s.code })), s.code),
+          )}
         </View>
         <View
           className='customers__more'
