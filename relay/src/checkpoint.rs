@@ -17,8 +17,18 @@ impl Relay {
     /// not wait for its WAL flush: a crash can only lose checkpoint advances,
     /// which means sending those events again — what at-least-once allows —
     /// and commands do not queue behind the relay's fsyncs.
+    ///
+    /// A fenced relay (one of several instances, `crate::lease`) commits only
+    /// while its lease is held; otherwise [`RelayError::LeaseLost`].
     pub async fn commit(&self, last: Checkpoint, delivered: usize) -> Result<(), RelayError> {
         let mut tx = self.pool.begin().await?;
+        if let Some(fence) = &self.fence {
+            if !fence.holds(&mut tx).await? {
+                return Err(RelayError::LeaseLost {
+                    topic: self.config.topic.clone(),
+                });
+            }
+        }
         sqlx::query("SET LOCAL synchronous_commit = off")
             .execute(&mut *tx)
             .await?;

@@ -26,6 +26,13 @@ pub enum RelayError {
     },
     #[error("event at position {position} cannot be encoded: {reason}")]
     Encode { position: i64, reason: String },
+    /// A fenced checkpoint commit found the relay lease gone (its session
+    /// ended): another instance may be publishing, so this one stands by.
+    #[error("the relay lease for topic {topic} was lost")]
+    LeaseLost { topic: String },
+    /// `crm relay --until-caught-up` found another relay publishing.
+    #[error("another relay holds the lease for topic {topic} (a `crm serve` with KAFKA_BROKERS or a `crm relay`)")]
+    LeaseHeld { topic: String },
 }
 
 /// Whether the broker (or the producer) refused a message for what it is —

@@ -6,7 +6,11 @@
 //! Delivery is therefore at least once: after a crash or a failed batch the
 //! same events (same `id`) are produced again, in the same order.
 //!
-//! Layout: `config` (where and how to relay) and `error`; the [`Relay`] and
+//! Of several processes on one database only one relays at a time: the
+//! holder of the relay lease (`lease`, a PostgreSQL advisory lock on a
+//! connection of its own, with every checkpoint commit fenced by it).
+//!
+//! Layout: `config` (where and how to relay) and `error`; the lease; the [`Relay`] and
 //! its producer (`producer`); one `impl Relay` per step of a batch: reading
 //! the outbox (`outbox`), sending and confirming (`publish`), the checkpoint
 //! (`checkpoint`), events the broker refuses (`refused`) and the batch loop
@@ -19,6 +23,7 @@ mod batches;
 mod checkpoint;
 mod config;
 mod error;
+mod lease;
 mod outbox;
 mod producer;
 mod publish;
@@ -28,7 +33,8 @@ mod status;
 
 pub use config::{RelayConfig, DEFAULT_BATCH, DEFAULT_PARTITIONS, DEFAULT_TOPIC};
 pub use error::{is_message_error, RelayError};
+pub use lease::{Fence, Lease};
 pub use outbox::Outgoing;
 pub use producer::Relay;
 pub use run::{catch_up, run};
-pub use status::{status, RelayHealth, RelayStatus};
+pub use status::{status, RelayHealth, RelayRole, RelayStatus};

@@ -3,6 +3,8 @@
 //! Reading, sending, checkpointing and settling refusals are further
 //! `impl Relay` blocks in their own modules.
 
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -13,6 +15,7 @@ use sqlx::PgPool;
 
 use crate::config::{client_config, RelayConfig};
 use crate::error::RelayError;
+use crate::lease::Fence;
 
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -20,6 +23,10 @@ pub struct Relay {
     pub(crate) pool: PgPool,
     pub(crate) config: RelayConfig,
     pub(crate) producer: FutureProducer,
+    /// While set, checkpoint commits succeed only while the lease is held.
+    pub(crate) fence: Option<Fence>,
+    /// Events this relay handed to the producer (shared with `RelayHealth`).
+    pub(crate) published: Arc<AtomicU64>,
 }
 
 impl Relay {
@@ -40,7 +47,20 @@ impl Relay {
             pool,
             config,
             producer,
+            fence: None,
+            published: Arc::default(),
         })
+    }
+
+    /// Makes every checkpoint commit check `fence` first (`None`: unfenced,
+    /// for a relay that is alone by construction, as in tests).
+    pub fn fenced_by(&mut self, fence: Option<Fence>) {
+        self.fence = fence;
+    }
+
+    /// Events this relay has handed to the producer since it was created.
+    pub fn published(&self) -> u64 {
+        self.published.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Creates the topic unless it exists.

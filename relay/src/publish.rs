@@ -35,6 +35,8 @@ impl Relay {
             loop {
                 match self.producer.send_result(record) {
                     Ok(delivery) => {
+                        self.published
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         pending.push((event.checkpoint, delivery));
                         break;
                     }

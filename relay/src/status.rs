@@ -1,7 +1,9 @@
 //! What the operations endpoints show of the relay: its checkpoint and lag,
-//! read from PostgreSQL (no running relay needed), and the last failure a
-//! running relay saw ([`RelayHealth`]).
+//! read from PostgreSQL (no running relay needed), and what a running relay
+//! of this process reports ([`RelayHealth`]): whether it leads or stands by,
+//! how many events it published, the last failure it saw.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -21,20 +23,76 @@ pub struct RelayStatus {
     pub lag_seconds: f64,
     /// The last failure, until a batch succeeds again.
     pub last_error: Option<String>,
+    /// Whether this process's relay holds the lease (`None`: no relay runs here).
+    pub role: Option<RelayRole>,
+    /// Events this process's relay handed to the producer since it started.
+    pub published_here: u64,
+}
+
+/// Whether a running relay publishes: of several instances on one database
+/// only the holder of the lease does (`crate::lease`); the others stand by,
+/// healthy, and take over when it goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayRole {
+    Leader,
+    /// Not holding the lease (also before the first try).
+    #[default]
+    Standby,
+}
+
+impl RelayRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayRole::Leader => "leader",
+            RelayRole::Standby => "standby",
+        }
+    }
 }
 
 /// What a running relay last saw, for `/readyz` and `/metrics`.
 #[derive(Debug, Clone, Default)]
-pub struct RelayHealth(Arc<Mutex<Option<String>>>);
+pub struct RelayHealth {
+    seen: Arc<Mutex<Seen>>,
+    pub(crate) published: Arc<AtomicU64>,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    last_error: Option<String>,
+    role: RelayRole,
+}
 
 impl RelayHealth {
     pub fn last_error(&self) -> Option<String> {
-        self.0.lock().map(|error| error.clone()).unwrap_or(None)
+        self.seen
+            .lock()
+            .map(|seen| seen.last_error.clone())
+            .unwrap_or(None)
+    }
+
+    pub fn role(&self) -> RelayRole {
+        self.seen.lock().map(|seen| seen.role).unwrap_or_default()
+    }
+
+    /// Events handed to the producer by this process's relay.
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
     }
 
     pub(crate) fn set(&self, error: Option<String>) {
-        if let Ok(mut slot) = self.0.lock() {
-            *slot = error;
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.last_error = error;
+        }
+    }
+
+    /// A standby relays nothing, so it has no failure to report either.
+    pub(crate) fn set_role(&self, role: RelayRole) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.role = role;
+            if role == RelayRole::Standby {
+                seen.last_error = None;
+            }
         }
     }
 }
@@ -72,5 +130,7 @@ pub async fn status(
         lag_events,
         lag_seconds,
         last_error: health.and_then(RelayHealth::last_error),
+        role: health.map(RelayHealth::role),
+        published_here: health.map_or(0, RelayHealth::published),
     })
 }

@@ -1,5 +1,6 @@
 //! `/metrics` in Prometheus text format: request counts and latencies per
-//! route, and each projection's checkpoint and lag (read at scrape time).
+//! route, each projection's checkpoint and lag (read at scrape time), and
+//! the relay's: lag, failing, and whether this instance leads or stands by.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub struct Metrics {
     relay_lag_events: Family<TopicLabels, Gauge>,
     relay_lag_seconds: Family<TopicLabels, Gauge<f64, AtomicU64>>,
     relay_failing: Family<TopicLabels, Gauge>,
+    relay_leader: Family<TopicLabels, Gauge>,
+    relay_published_here: Family<TopicLabels, Gauge>,
     dead_letters: Family<ConsumerLabels, Gauge>,
 }
 
@@ -126,8 +129,22 @@ impl Default for Metrics {
             "1 while the relay's last batch failed (broker unreachable, topic missing)",
             relay_failing.clone(),
         );
+        let relay_leader = Family::<TopicLabels, Gauge>::default();
+        let relay_published_here = Family::<TopicLabels, Gauge>::default();
+        registry.register(
+            "relay_leader",
+            "1 while this instance holds the relay lease and publishes, 0 while it stands by",
+            relay_leader.clone(),
+        );
+        registry.register(
+            "relay_published_here_events",
+            "Events this instance has handed to the Kafka producer since it started (stays 0 on a standby)",
+            relay_published_here.clone(),
+        );
         Metrics {
             registry,
+            relay_leader,
+            relay_published_here,
             relay_checkpoint,
             relay_lag_events,
             relay_lag_seconds,
@@ -234,6 +251,14 @@ pub async fn scrape(
                 .relay_failing
                 .get_or_create(&labels)
                 .set(i64::from(status.last_error.is_some()));
+            metrics
+                .relay_leader
+                .get_or_create(&labels)
+                .set(i64::from(status.role == Some(relay::RelayRole::Leader)));
+            metrics
+                .relay_published_here
+                .get_or_create(&labels)
+                .set(i64::try_from(status.published_here).unwrap_or(i64::MAX));
         }
         Some(Err(error)) => tracing::warn!(%error, "relay status unavailable for /metrics"),
         None => {}

@@ -43,6 +43,13 @@ pub(super) struct RelayReadiness {
     /// Age of the oldest event not yet on the topic, in seconds.
     lag_seconds: f64,
     last_error: Option<String>,
+    /// `leader` when this instance holds the relay lease and publishes;
+    /// `standby` when another instance does (healthy: it takes over within
+    /// seconds when the leader goes). Lag and position are the topic's,
+    /// whoever publishes.
+    role: &'static str,
+    /// Events this instance has handed to the Kafka producer since it started.
+    published_here: u64,
 }
 
 /// Liveness: 200 while the process is up.
@@ -82,6 +89,8 @@ pub(super) async fn readyz(State(operations): State<Operations>) -> Response {
             lag_events: status.lag_events,
             lag_seconds: status.lag_seconds,
             last_error: status.last_error,
+            role: status.role.unwrap_or_default().as_str(),
+            published_here: status.published_here,
         }),
         Some(Err(error)) => {
             tracing::warn!(%error, "relay status unavailable for /readyz");

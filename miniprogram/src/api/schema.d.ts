@@ -1046,6 +1046,18 @@ export interface components {
              * @description Global position of the last event confirmed by the broker.
              */
             position: number;
+            /**
+             * Format: int64
+             * @description Events this instance has handed to the Kafka producer since it started.
+             */
+            published_here: number;
+            /**
+             * @description `leader` when this instance holds the relay lease and publishes;
+             *     `standby` when another instance does (healthy: it takes over within
+             *     seconds when the leader goes). Lag and position are the topic's,
+             *     whoever publishes.
+             */
+            role: string;
             topic: string;
         };
         /** @description R, F and M scores, each 1–5, or all 0 without purchases. */
