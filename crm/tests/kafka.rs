@@ -7,12 +7,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use common::broker::{read_topic, Broker, Received};
+use common::broker::{
+    assert_ordered_with_only_redeliveries, event_id, read_topic, relayed_everything, stored_events,
+    wait_until_relayed, Broker,
+};
 use common::{dump, test_data_keys, TestApp};
 use crm::ops::RelayMonitor;
 use projector::kafka::KafkaSource;
@@ -26,29 +29,6 @@ fn relay_config(broker: &Broker) -> RelayConfig {
     }
 }
 
-/// Whether the relay's checkpoint has passed the newest event in the store.
-async fn relayed_everything(pool: &PgPool) -> bool {
-    sqlx::query_scalar::<_, Option<bool>>(
-        "SELECT (e.tx, e.global_position) <= (c.tx, c.position)
-           FROM events e, relay_checkpoints c
-          WHERE c.topic = $1 AND e.global_position = (SELECT max(global_position) FROM events)",
-    )
-    .bind(DEFAULT_TOPIC)
-    .fetch_optional(pool)
-    .await
-    .expect("relay checkpoint")
-    .flatten()
-    .unwrap_or(false)
-}
-
-async fn wait_until_relayed(pool: &PgPool, within: Duration) {
-    let deadline = Instant::now() + within;
-    while !relayed_everything(pool).await {
-        assert!(Instant::now() < deadline, "the relay did not catch up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Steps `relay` until it has sent every event (other tests' open
 /// transactions can hold the commit-safe horizon back for a moment).
 async fn relay_everything(relay: &Relay, pool: &PgPool) {
@@ -58,58 +38,6 @@ async fn relay_everything(relay: &Relay, pool: &PgPool) {
         if relay.step().await.expect("relay step") == 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-}
-
-/// The store's events: id → (customer, sequence, position, hash).
-async fn stored_events(pool: &PgPool) -> HashMap<Uuid, (String, i64, i64, String)> {
-    let rows: Vec<(Uuid, String, i64, i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT event_id, aggregate_id, sequence, global_position, hash FROM events",
-    )
-    .fetch_all(pool)
-    .await
-    .expect("events");
-    rows.into_iter()
-        .map(|(id, customer, sequence, position, hash)| {
-            (id, (customer, sequence, position, hex::encode(hash)))
-        })
-        .collect()
-}
-
-fn event_id(message: &Received) -> Uuid {
-    message.value["id"]
-        .as_str()
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .expect("an event id")
-}
-
-/// At-least-once, in order: every copy of an id is identical, and per key
-/// the first copies arrive in sequence order, on one partition.
-fn assert_ordered_with_only_redeliveries(messages: &[Received]) {
-    let mut first_copy: HashMap<Uuid, &Value> = HashMap::new();
-    let mut last_sequence: HashMap<&str, i64> = HashMap::new();
-    let mut partition_of: HashMap<&str, i32> = HashMap::new();
-    for message in messages {
-        let id = event_id(message);
-        assert_eq!(
-            *partition_of
-                .entry(&message.key)
-                .or_insert(message.partition),
-            message.partition,
-            "one partition per customer"
-        );
-        if let Some(earlier) = first_copy.get(&id) {
-            assert_eq!(*earlier, &message.value, "a duplicate is the same event");
-            continue;
-        }
-        first_copy.insert(id, &message.value);
-        let sequence = message.value["sequence"].as_i64().expect("sequence");
-        let previous = last_sequence.insert(&message.key, sequence).unwrap_or(0);
-        assert!(
-            sequence > previous,
-            "customer {} got sequence {sequence} after {previous}",
-            message.key
-        );
     }
 }
 

@@ -1,7 +1,9 @@
 //! A real Kafka-protocol broker for tests: `tansu` (docs/design.md §7), one
 //! process per test on a free port, in-memory storage. `scripts/test`
 //! installs it; a missing binary fails the test with the install command.
+//! Also what the relay tests check of the topic against the store.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -11,7 +13,10 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
+use relay::DEFAULT_TOPIC;
 use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
 
 pub struct Broker {
     child: Option<Child>,
@@ -35,7 +40,7 @@ fn tansu() -> PathBuf {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
@@ -175,5 +180,80 @@ pub fn read_topic(
             }
             None => {}
         }
+    }
+}
+
+/// Whether the relay's checkpoint has passed the newest event in the store.
+pub async fn relayed_everything(pool: &PgPool) -> bool {
+    sqlx::query_scalar::<_, Option<bool>>(
+        "SELECT (e.tx, e.global_position) <= (c.tx, c.position)
+           FROM events e, relay_checkpoints c
+          WHERE c.topic = $1 AND e.global_position = (SELECT max(global_position) FROM events)",
+    )
+    .bind(DEFAULT_TOPIC)
+    .fetch_optional(pool)
+    .await
+    .expect("relay checkpoint")
+    .flatten()
+    .unwrap_or(false)
+}
+
+pub async fn wait_until_relayed(pool: &PgPool, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !relayed_everything(pool).await {
+        assert!(Instant::now() < deadline, "the relay did not catch up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The store's events: id → (customer, sequence, position, hash).
+pub async fn stored_events(pool: &PgPool) -> HashMap<Uuid, (String, i64, i64, String)> {
+    let rows: Vec<(Uuid, String, i64, i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT event_id, aggregate_id, sequence, global_position, hash FROM events",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("events");
+    rows.into_iter()
+        .map(|(id, customer, sequence, position, hash)| {
+            (id, (customer, sequence, position, hex::encode(hash)))
+        })
+        .collect()
+}
+
+pub fn event_id(message: &Received) -> Uuid {
+    message.value["id"]
+        .as_str()
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .expect("an event id")
+}
+
+/// At-least-once, in order: every copy of an id is identical, and per key
+/// the first copies arrive in sequence order, on one partition.
+pub fn assert_ordered_with_only_redeliveries(messages: &[Received]) {
+    let mut first_copy: HashMap<Uuid, &Value> = HashMap::new();
+    let mut last_sequence: HashMap<&str, i64> = HashMap::new();
+    let mut partition_of: HashMap<&str, i32> = HashMap::new();
+    for message in messages {
+        let id = event_id(message);
+        assert_eq!(
+            *partition_of
+                .entry(&message.key)
+                .or_insert(message.partition),
+            message.partition,
+            "one partition per customer"
+        );
+        if let Some(earlier) = first_copy.get(&id) {
+            assert_eq!(*earlier, &message.value, "a duplicate is the same event");
+            continue;
+        }
+        first_copy.insert(id, &message.value);
+        let sequence = message.value["sequence"].as_i64().expect("sequence");
+        let previous = last_sequence.insert(&message.key, sequence).unwrap_or(0);
+        assert!(
+            sequence > previous,
+            "customer {} got sequence {sequence} after {previous}",
+            message.key
+        );
     }
 }
