@@ -37,6 +37,16 @@ pub struct Accepted {
 pub struct RequestContext {
     pub correlation_id: String,
     pub idempotency_key: Option<String>,
+    /// Set when a policy issues the command: the event that caused it.
+    pub caused_by: Option<CausedBy>,
+}
+
+/// The event a policy's command follows from, and the person whose act it
+/// completes (the policy itself is the command's actor).
+#[derive(Debug, Clone)]
+pub struct CausedBy {
+    pub event_id: Uuid,
+    pub on_behalf_of: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -349,6 +359,10 @@ fn base_metadata(command: &CustomerCommand, request: &RequestContext) -> HashMap
     ]);
     if let Some(key) = &request.idempotency_key {
         metadata.insert("idempotency_key".to_owned(), key.clone());
+    }
+    if let Some(cause) = &request.caused_by {
+        metadata.insert("causation_id".to_owned(), cause.event_id.to_string());
+        metadata.insert("on_behalf_of".to_owned(), cause.on_behalf_of.clone());
     }
     metadata
 }

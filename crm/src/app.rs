@@ -67,6 +67,11 @@ pub struct AppState {
     pub wechat: Option<command::wechat::WeChatClient>,
     /// The mini-program's H5 build, served at `/app/` ([`crate::app_files`]).
     pub app_dir: Option<std::path::PathBuf>,
+    /// Wakes the live notification feeds of this process.
+    pub arrivals: notify::Arrivals,
+    /// Turns true when shutdown begins, so that live feeds end and the
+    /// server's graceful shutdown is not held up by them.
+    pub feeds_shutdown: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -81,17 +86,21 @@ impl AppState {
             sign_in_limits: command::http::sessions::AttemptLimits::default(),
             wechat: None,
             app_dir: None,
+            arrivals: notify::Arrivals::default(),
+            feeds_shutdown: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
 }
 
 /// Builds the router: command and query routes, health, metrics, the OpenAPI document.
 pub fn router(state: AppState) -> Router {
+    let customers = Arc::new(CommandService::new(
+        state.pool.clone(),
+        state.data_keys.clone(),
+    ));
     let commands = CommandApi {
-        service: Arc::new(CommandService::new(
-            state.pool.clone(),
-            state.data_keys.clone(),
-        )),
+        follow_ups: command::follow_up::FollowUpService::new(customers.clone()),
+        service: customers,
         directory: command::directory::DirectoryService::new(
             state.pool.clone(),
             state.data_keys.clone(),
@@ -112,6 +121,12 @@ pub fn router(state: AppState) -> Router {
             jwt: state.jwt.clone(),
             data_keys: state.data_keys.clone(),
             cache: state.cache,
+        }))
+        .merge(notify::router(notify::NotifyApi {
+            pool: state.pool.clone(),
+            jwt: state.jwt.clone(),
+            arrivals: state.arrivals,
+            shutdown: state.feeds_shutdown.subscribe(),
         }))
         .merge(crate::ops::router().with_state(Operations {
             pool: state.pool,

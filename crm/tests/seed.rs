@@ -299,6 +299,7 @@ async fn seeded_store_is_sized_as_asked_chained_and_loadable(pool: PgPool) {
                 &RequestContext {
                     correlation_id: "seed-test".to_owned(),
                     idempotency_key: None,
+                    caused_by: None,
                 },
             )
             .await
@@ -645,6 +646,7 @@ async fn seeded_histories_are_what_the_real_rules_decide(pool: PgPool) {
                     &RequestContext {
                         correlation_id: metadata["correlation_id"].clone(),
                         idempotency_key: None,
+                        caused_by: None,
                     },
                 )
                 .await

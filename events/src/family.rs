@@ -1,4 +1,5 @@
-//! The event families: one per aggregate type (Customer, User, Team), each
+//! The event families: one per aggregate type (Customer, User, Team,
+//! FollowUp), each
 //! with its event type names and how the contract names them. The envelope
 //! types every event by its family (`crm.<segment>.<event>.v<version>`), and
 //! the JSON Schemas are generated family by family.
@@ -8,6 +9,7 @@ use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
 
 use crate::customer::{CustomerEvent, EVENT_TYPES, V1};
+use crate::follow_up::FollowUpEvent;
 use crate::team::TeamEvent;
 use crate::user::UserEvent;
 
@@ -75,8 +77,15 @@ pub const TEAM: EventFamily = EventFamily {
     schemas: TeamEvent::schemas,
 };
 
+pub const FOLLOW_UP: EventFamily = EventFamily {
+    aggregate_type: "FollowUp",
+    segment: "follow_up",
+    event_types: &crate::follow_up::EVENT_TYPES,
+    schemas: FollowUpEvent::schemas,
+};
+
 /// Every family, in the order the JSON Schemas list them.
-pub const FAMILIES: [EventFamily; 3] = [CUSTOMER, USER, TEAM];
+pub const FAMILIES: [EventFamily; 4] = [CUSTOMER, USER, TEAM, FOLLOW_UP];
 
 /// The CloudEvents `type` of a stored event. Every aggregate type this build
 /// writes has a family; an unknown one (a newer build's) is named after its
@@ -157,6 +166,10 @@ mod tests {
         assert_eq!(
             TEAM.cloud_type("TeamMemberAdded"),
             "crm.team.member_added.v1"
+        );
+        assert_eq!(
+            FOLLOW_UP.cloud_type("FollowUpScheduled"),
+            "crm.follow_up.scheduled.v1"
         );
     }
 

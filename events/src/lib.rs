@@ -1,11 +1,12 @@
 //! The event contract of the CRM: value types, the Customer events (v1), the
-//! people directory's User and Team events (v1) and the funnel stages. No I/O
-//! lives here.
+//! people directory's User and Team events (v1), the FollowUp events (v1) and
+//! the funnel stages. No I/O lives here.
 #![forbid(unsafe_code)]
 
 pub mod customer;
 pub mod envelope;
 pub mod family;
+pub mod follow_up;
 pub mod personal;
 pub mod role;
 pub mod schema;
@@ -14,6 +15,7 @@ pub mod user;
 pub mod values;
 
 pub use customer::CustomerEvent;
+pub use follow_up::FollowUpEvent;
 pub use role::Role;
 pub use team::{TeamEvent, TeamRole};
 pub use user::UserEvent;

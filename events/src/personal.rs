@@ -84,6 +84,16 @@ where
     }
 }
 
+/// A personal text field as a read model stores it (a sealed value, or a
+/// clear one stored before sealing), in clear with `key`; `None` once the
+/// key is destroyed.
+pub fn reveal_stored(stored: &str, key: Option<&DataKey>, customer: Uuid) -> Option<String> {
+    match Sealed::try_from(stored.to_owned()) {
+        Ok(sealed) => key.and_then(|key| key.open(&sealed, customer)),
+        Err(_) => Some(stored.to_owned()),
+    }
+}
+
 /// A customer's 256-bit data key.
 #[derive(Clone)]
 pub struct DataKey([u8; 32]);

@@ -1,8 +1,9 @@
 //! JSON Schemas (draft 2020-12) of what analysts and Kafka consumers receive,
 //! generated from the types: one for the CloudEvents envelope
 //! ([`CloudEvent`]) and one per event type for the envelope's `data` member
-//! (the payload structs of [`CustomerEvent`], [`UserEvent`] and
-//! [`TeamEvent`], one [`EventFamily`] each).
+//! (the payload structs of [`CustomerEvent`], [`UserEvent`], [`TeamEvent`]
+//! and [`FollowUpEvent`](crate::follow_up::FollowUpEvent), one
+//! [`EventFamily`] each).
 //!
 //! The derives (`utoipa::ToSchema`) describe the structs; this module adds the
 //! wire form of the value newtypes (their constraints, as their constructors
@@ -45,7 +46,7 @@ fn trimmed() -> String {
     format!(r"^[^{WHITE_SPACE}](?:[\s\S]*[^{WHITE_SPACE}])?$")
 }
 
-pub use crate::family::{EventFamily, CUSTOMER, FAMILIES, TEAM, USER};
+pub use crate::family::{EventFamily, CUSTOMER, FAMILIES, FOLLOW_UP, TEAM, USER};
 
 /// The file in `schema/json/` describing `data` for a CloudEvents `type`.
 pub fn data_file(cloud_type: &str) -> String {

@@ -9,9 +9,11 @@ mod cache;
 mod cursor;
 mod customers;
 mod directory;
+mod follow_ups;
 mod freshness;
 mod funnel;
 mod params;
+mod settings;
 pub mod stream;
 mod visibility;
 
@@ -45,5 +47,9 @@ pub fn router(api: QueryApi) -> OpenApiRouter {
         .routes(routes!(directory::teams::list_teams))
         .routes(routes!(directory::teams::get_team))
         .routes(routes!(directory::me::get_me))
+        .routes(routes!(follow_ups::list_follow_ups))
+        .routes(routes!(follow_ups::count_follow_ups))
+        .routes(routes!(follow_ups::get_follow_up))
+        .routes(routes!(settings::get_settings))
         .with_state(api)
 }

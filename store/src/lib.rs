@@ -11,7 +11,9 @@
 //!   (customers, users), wrapped by the master key;
 //! - [`dead_letters`]: the poison-event policy of every reader of the log;
 //! - [`directory`]: what both sides ask of the directory tables (whose
-//!   customers a manager sees).
+//!   customers a manager sees);
+//! - [`tenant_settings`]: a tenant's settings (its time zone) and the
+//!   bounds of its days.
 //!
 //! Every aggregate type appends to the one `events` table; readers select
 //! the aggregate types they fold (the projector and relay: `Customer`), so the next
@@ -24,6 +26,7 @@ pub mod dead_letters;
 pub mod directory;
 pub mod source;
 pub mod streams;
+pub mod tenant_settings;
 
 pub use source::Checkpoint;
 

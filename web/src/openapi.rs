@@ -45,6 +45,12 @@ pub struct AuditorsOnly(pub Problem);
 #[response(status = 404, description = "No such customer for this caller", content_type = PROBLEM_JSON)]
 pub struct CustomerNotFound(pub Problem);
 
+/// 404 of a route on a follow-up (or, scheduling one, its customer) the
+/// caller may see.
+#[derive(IntoResponses)]
+#[response(status = 404, description = "No such follow-up (or customer) for this caller", content_type = PROBLEM_JSON)]
+pub struct FollowUpNotFound(pub Problem);
+
 /// 404 of an audit route (tenant-wide).
 #[derive(IntoResponses)]
 #[response(status = 404, description = "No such customer in this tenant", content_type = PROBLEM_JSON)]

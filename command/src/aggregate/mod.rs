@@ -15,4 +15,4 @@ mod state;
 pub use commands::{Action, Actor, CustomerCommand, Registration};
 pub use error::CustomerError;
 pub use rules::{MAX_FUTURE_SKEW, MAX_TAGS};
-pub use state::Customer;
+pub use state::{Customer, Standing};

@@ -41,6 +41,14 @@ pub(super) struct CustomerState {
     pub(super) stage_since: DateTime<Utc>,
 }
 
+/// See [`Customer::standing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing<'a> {
+    pub tenant_id: Uuid,
+    pub owner_id: &'a UserId,
+    pub takes_facts: bool,
+}
+
 impl Customer {
     /// Number of events applied: the stream's version.
     pub fn version(&self) -> u64 {
@@ -50,6 +58,17 @@ impl Customer {
     /// The owner, once registered.
     pub fn owner_id(&self) -> Option<&UserId> {
         self.state.as_ref().map(|state| &state.owner_id)
+    }
+
+    /// What another aggregate's rules may know of the customer (a
+    /// follow-up's): its tenant, its owner, and whether it still takes new
+    /// facts (not archived, not forgotten).
+    pub fn standing(&self) -> Option<Standing<'_>> {
+        self.state.as_ref().map(|state| Standing {
+            tenant_id: state.tenant_id,
+            owner_id: &state.owner_id,
+            takes_facts: !state.archived && !state.forgotten,
+        })
     }
 
     /// The sequence of the event a no-op command stands for: the original

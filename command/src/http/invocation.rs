@@ -137,6 +137,7 @@ impl<B: Serialize> Invocation<'_, B> {
             request: RequestContext {
                 correlation_id: headers.correlation_id.clone(),
                 idempotency_key: headers.idempotency_key.clone(),
+                caused_by: None,
             },
         };
         let Some(key) = headers.idempotency_key.clone() else {

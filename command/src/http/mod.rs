@@ -13,7 +13,8 @@
 //! - one module of routes per resource: `customers`, `stage`, `activities`,
 //!   `purchases`, `tags`; `users` (invitations and passwords),
 //!   `user_admin` (the other commands on a user), `teams`, and
-//!   `directory_error` (how directory failures are answered); `auth` (sign-in routes) over `sessions` (password
+//!   `directory_error` (how directory failures are answered); `follow_ups`
+//!   (schedule, reschedule, reassign, cancel, complete); `auth` (sign-in routes) over `sessions` (password
 //!   sign-in, refresh rotation, attempt limits, revocations), which issue
 //!   and refuse tokens and so belong with HTTP; `wechat` (WeChat sign-in and
 //!   the caller's binding).
@@ -35,10 +36,12 @@ mod auth;
 mod customers;
 mod directory_error;
 mod fields;
+mod follow_ups;
 mod invocation;
 mod purchases;
 mod requests;
 pub mod sessions;
+mod settings;
 mod stage;
 mod tags;
 mod teams;
@@ -56,6 +59,7 @@ pub use requests::{
 pub struct CommandApi {
     pub service: Arc<CommandService>,
     pub directory: DirectoryService,
+    pub follow_ups: crate::follow_up::FollowUpService,
     pub sessions: SessionService,
     pub idempotency: IdempotencyStore,
     pub jwt: JwtKeys,
@@ -107,4 +111,10 @@ pub fn router() -> OpenApiRouter<CommandApi> {
         .routes(routes!(teams::create_team))
         .routes(routes!(teams::rename_team))
         .routes(routes!(teams::put_team_member, teams::remove_team_member))
+        .routes(routes!(settings::put_settings))
+        .routes(routes!(follow_ups::schedule_follow_up))
+        .routes(routes!(follow_ups::reschedule_follow_up))
+        .routes(routes!(follow_ups::reassign_follow_up))
+        .routes(routes!(follow_ups::cancel_follow_up))
+        .routes(routes!(follow_ups::complete_follow_up))
 }

@@ -1,6 +1,8 @@
 //! `crm serve`: the service itself. Wires the HTTP API to the database and,
 //! as configured, runs the projector, the Kafka relay and the read cache's
-//! listener beside it, and shuts them all down in order.
+//! listener beside it, always the reminder scheduler, the notification
+//! listener and the follow-up completion sweep, and shuts them all down in
+//! order.
 
 use anyhow::Context;
 use projector::Projection;
@@ -149,11 +151,29 @@ async fn serve_with(
         .external()
         .cloned()
         .map(|idp| tokio::spawn(idp.keep_keys_current(stop.subscribe())));
+    let reminders = tokio::spawn(notify::scheduler::run(pool.clone(), stop.subscribe()));
+    let arrivals = tokio::spawn(
+        state
+            .arrivals
+            .clone()
+            .listen(pool.clone(), stop.subscribe()),
+    );
+    let completions = tokio::spawn(command::follow_up::policy::sweep(
+        command::follow_up::FollowUpService::new(std::sync::Arc::new(
+            command::CommandService::new(pool.clone(), state.data_keys.clone()),
+        )),
+        stop.subscribe(),
+    ));
+    let feeds_shutdown = state.feeds_shutdown.clone();
     let router = app::router(state);
     // The client's address reaches the sign-in route's attempt limits.
     let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Live feeds would otherwise hold the graceful shutdown open.
+            let _ = feeds_shutdown.send(true);
+        })
         .await
         .context("the HTTP server failed");
     let _ = stop.send(true);
@@ -173,6 +193,15 @@ async fn serve_with(
     if let Some(refresher) = identity_provider_keys {
         if let Err(error) = refresher.await {
             tracing::error!(%error, "the identity provider's key refresher failed");
+        }
+    }
+    for (task, name) in [
+        (reminders, "the reminder scheduler"),
+        (arrivals, "the notification listener"),
+        (completions, "the follow-up completion sweep"),
+    ] {
+        if let Err(error) = task.await {
+            tracing::error!(%error, "{name} failed");
         }
     }
     if let Err(error) = cache_listener.await {

@@ -73,6 +73,7 @@ pub async fn seed(pool: &PgPool, data_keys: &DataKeys) -> anyhow::Result<Uuid> {
         let request = RequestContext {
             correlation_id: format!("demo-{index}"),
             idempotency_key: None,
+            caused_by: None,
         };
         let story = story::story(&mut rng, index, now);
         service

@@ -155,6 +155,8 @@ impl TextField {
     pub const NOTES: Self = Self::free_text("notes", 5000);
     /// Why a deal was lost, a customer archived or their data erased.
     pub const REASON: Self = Self::free_text("reason", 500);
+    /// What came of a follow-up, written when it is completed.
+    pub const OUTCOME: Self = Self::free_text("outcome", 2000);
 
     const fn line(name: &'static str, max_chars: usize) -> Self {
         Self {

@@ -10,3 +10,4 @@ pub(crate) mod list;
 pub(crate) mod record;
 mod summary;
 pub(crate) mod timeline;
+pub(crate) use summary::page_size;

@@ -16,7 +16,7 @@ const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
 
 /// The page size of lists and timelines: 1–100, default 20.
-pub(super) fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
+pub(crate) fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
         Some(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
