@@ -217,6 +217,20 @@ const DOCUMENTED: &[(&str, &str)] = &[
     ("post", "/v1/users/{id}/reactivate"),
     ("put", "/v1/teams/{id}/members/{login}"),
     ("put", "/v1/users/{id}/role"),
+    ("get", "/v1/follow-ups"),
+    ("get", "/v1/follow-ups/counts"),
+    ("get", "/v1/follow-ups/{id}"),
+    ("post", "/v1/follow-ups"),
+    ("post", "/v1/follow-ups/{id}/cancel"),
+    ("post", "/v1/follow-ups/{id}/complete"),
+    ("post", "/v1/follow-ups/{id}/reassign"),
+    ("post", "/v1/follow-ups/{id}/reschedule"),
+    ("get", "/v1/tenant/settings"),
+    ("put", "/v1/tenant/settings"),
+    ("get", "/v1/notifications"),
+    ("get", "/v1/notifications/stream"),
+    ("post", "/v1/notifications/read"),
+    ("post", "/v1/notifications/{id}/read"),
 ];
 
 /// The routes that take no token: signing in and out.
@@ -228,7 +242,12 @@ const PUBLIC: &[&str] = &[
 ];
 
 /// Commands whose whole input is the path.
-const BODILESS: &[&str] = &["/v1/users/{id}/password-reset", "/v1/users/{id}/reactivate"];
+const BODILESS: &[&str] = &[
+    "/v1/users/{id}/password-reset",
+    "/v1/users/{id}/reactivate",
+    "/v1/notifications/read",
+    "/v1/notifications/{id}/read",
+];
 
 #[tokio::test]
 async fn the_document_lists_every_route_and_each_is_served() {

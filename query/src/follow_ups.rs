@@ -73,10 +73,13 @@ pub enum Whose {
 #[into_params(parameter_in = Query)]
 pub struct FollowUpParams {
     /// Default `all`.
+    #[param(value_type = Option<Due>, inline)]
     due: Option<Due>,
     /// Default `open`.
+    #[param(value_type = Option<StatusFilter>, inline)]
     status: Option<StatusFilter>,
     /// Default `mine`; with `customer_id`, every visible one of that customer.
+    #[param(value_type = Option<Whose>, inline)]
     scope: Option<Whose>,
     customer_id: Option<Uuid>,
     /// Only this assignee's (a login), among the visible ones.
@@ -190,6 +193,7 @@ pub struct FollowUpCounts {
 #[into_params(parameter_in = Query)]
 pub struct CountParams {
     /// Default `mine`.
+    #[param(value_type = Option<Whose>, inline)]
     scope: Option<Whose>,
 }
 

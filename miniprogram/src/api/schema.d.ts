@@ -374,6 +374,122 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/follow-ups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_follow_ups"];
+        put?: never;
+        post: operations["schedule_follow_up"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/follow-ups/counts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["count_follow_ups"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/follow-ups/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_follow_up"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/follow-ups/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["cancel_follow_up"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/follow-ups/{id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Completing logs the activity on the customer, once; completing again
+         *     changes nothing.
+         */
+        post: operations["complete_follow_up"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/follow-ups/{id}/reassign": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["reassign_follow_up"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/follow-ups/{id}/reschedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["reschedule_follow_up"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/funnel": {
         parameters: {
             query?: never;
@@ -438,6 +554,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_notifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/notifications/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["mark_all_read"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/notifications/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["stream_notifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/notifications/{id}/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["mark_read"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/segments": {
         parameters: {
             query?: never;
@@ -497,6 +677,22 @@ export interface paths {
         put: operations["put_team_member"];
         post?: never;
         delete: operations["remove_team_member"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tenant/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_settings"];
+        put: operations["put_settings"];
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -630,6 +826,11 @@ export interface components {
             /** Format: int64 */
             version: number;
         };
+        /**
+         * @description How a sales rep followed a customer up.
+         * @enum {string}
+         */
+        ActivityType: "visit" | "call" | "email" | "meeting";
         AssignRequest: {
             owner_id: string;
         };
@@ -662,6 +863,10 @@ export interface components {
         BindWeChatRequest: {
             /** @description The code `wx.login` returned: valid once, for five minutes. */
             code: string;
+        };
+        CancelFollowUpRequest: {
+            /** @description Why it will not happen: 1–500 characters; line breaks and tabs allowed. */
+            reason: string;
         };
         ChangePasswordRequest: {
             current_password: string;
@@ -727,6 +932,19 @@ export interface components {
              *     `crm.customer.stage_moved.v1`, `crm.user.invited.v1`.
              */
             type: string;
+        };
+        CompleteFollowUpRequest: {
+            /**
+             * Format: date-time
+             * @description When it was done (RFC 3339); defaults to now. Not before it was
+             *     scheduled, at most 5 minutes ahead.
+             */
+            completed_at?: string | null;
+            /**
+             * @description What came of it: at most 2,000 characters; line breaks and tabs
+             *     allowed. Becomes the notes of the activity logged on the customer.
+             */
+            outcome?: string | null;
         };
         CustomerCard: {
             company?: string | null;
@@ -797,6 +1015,83 @@ export interface components {
             /** Format: int64 */
             events: number;
         };
+        FollowUpCounts: {
+            /**
+             * Format: int64
+             * @description Every open one.
+             */
+            open: number;
+            /**
+             * Format: int64
+             * @description Open and due before now.
+             */
+            overdue: number;
+            /** @description The tenant's time zone, whose days these are. */
+            time_zone: string;
+            /**
+             * Format: int64
+             * @description Open and due today (earlier or later than now).
+             */
+            today: number;
+            /**
+             * Format: date-time
+             * @description When today began there.
+             */
+            today_starts_at: string;
+            /** Format: int64 */
+            tomorrow: number;
+            /**
+             * Format: int64
+             * @description Open and due today or in the six days after.
+             */
+            week: number;
+        };
+        FollowUpPage: {
+            items: components["schemas"]["FollowUpView"][];
+            next_cursor?: string | null;
+        };
+        /**
+         * @description Where a follow-up stands.
+         * @enum {string}
+         */
+        FollowUpStatus: "open" | "done" | "cancelled";
+        FollowUpView: {
+            assignee: string;
+            cancel_reason?: string | null;
+            /** Format: date-time */
+            completed_at?: string | null;
+            completed_by?: string | null;
+            /** Format: uuid */
+            customer_id: string;
+            /**
+             * @description `null` while the customer's read model catches up, or once its
+             *     personal data was erased.
+             */
+            customer_name?: string | null;
+            /** Format: date-time */
+            due_at: string;
+            /** Format: uuid */
+            id: string;
+            notes?: string | null;
+            /** Format: uuid */
+            opportunity_id?: string | null;
+            outcome?: string | null;
+            /** @description Open and due before now. */
+            overdue: boolean;
+            /** Format: int32 */
+            remind_before_minutes: number;
+            /** Format: date-time */
+            scheduled_at: string;
+            scheduled_by: string;
+            status: components["schemas"]["FollowUpStatus"];
+            subject: string;
+            type: components["schemas"]["ActivityType"];
+            /**
+             * Format: int64
+             * @description The stream's version: send it back as `If-Match`.
+             */
+            version: number;
+        };
         ForgetRequest: {
             /**
              * @description Why the personal data is erased (e.g. the customer's PIPL request);
@@ -858,6 +1153,14 @@ export interface components {
              */
             next_after_sequence?: number | null;
         };
+        InboxPage: {
+            items: components["schemas"]["Notification"][];
+            /**
+             * Format: int64
+             * @description Unread notifications in the whole inbox.
+             */
+            unread: number;
+        };
         InviteUserRequest: {
             /** @description 1–50 characters. */
             display_name: string;
@@ -898,6 +1201,13 @@ export interface components {
             password: string;
             /** Format: uuid */
             tenant_id: string;
+        };
+        MarkedRead: {
+            /**
+             * Format: int64
+             * @description How many were unread and are read now.
+             */
+            marked: number;
         };
         Me: {
             login: string;
@@ -947,6 +1257,45 @@ export interface components {
             /** @description `member` or `manager`. */
             role: string;
         };
+        Notification: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            customer_id?: string | null;
+            /**
+             * @description `null` until the customer's read model has it, or once its personal
+             *     data was erased.
+             */
+            customer_name?: string | null;
+            /** Format: date-time */
+            due_at?: string | null;
+            /** Format: uuid */
+            follow_up_id?: string | null;
+            /**
+             * Format: int64
+             * @description Increases with every notification: the Server-Sent Events id.
+             */
+            id: number;
+            kind: components["schemas"]["NotificationKind"];
+            /**
+             * @description Delivered more than a minute after `meant_for` (the service was down
+             *     or behind).
+             */
+            late: boolean;
+            /**
+             * Format: date-time
+             * @description When it was meant to arrive (the due time minus the lead time).
+             */
+            meant_for: string;
+            /** Format: date-time */
+            read_at?: string | null;
+            subject: string;
+        };
+        /**
+         * @description What a notification is about.
+         * @enum {string}
+         */
+        NotificationKind: "follow_up_due";
         /** @description The body of every error response. */
         Problem: {
             detail: string;
@@ -979,6 +1328,10 @@ export interface components {
         ReasonRequest: {
             /** @description At most 500 characters, line breaks allowed. Required to forget. */
             reason?: string | null;
+        };
+        ReassignFollowUpRequest: {
+            /** @description The login of the new assignee (managers: within their teams). */
+            assignee: string;
         };
         RecordPurchaseRequest: {
             /**
@@ -1060,6 +1413,21 @@ export interface components {
             role: string;
             topic: string;
         };
+        RescheduleFollowUpRequest: {
+            /**
+             * Format: date-time
+             * @description The new due time (RFC 3339): not in the past, at most two years ahead.
+             * @example 2026-12-10T15:00:00+08:00
+             */
+            due_at: string;
+            /** @description At most 500 characters; line breaks and tabs allowed. */
+            reason?: string | null;
+            /**
+             * Format: int32
+             * @description The new lead time (0–10080 minutes); omitted: unchanged.
+             */
+            remind_before_minutes?: number | null;
+        };
         /** @description R, F and M scores, each 1–5, or all 0 without purchases. */
         Rfm: {
             /** Format: int32 */
@@ -1071,6 +1439,43 @@ export interface components {
         };
         /** @enum {string} */
         Role: "rep" | "manager" | "admin" | "auditor";
+        ScheduleFollowUpRequest: {
+            /**
+             * @description Who does it (a login); defaults to the caller. A rep schedules for
+             *     itself, a manager within its teams.
+             */
+            assignee?: string | null;
+            /**
+             * Format: uuid
+             * @description The customer it is about; the caller must see it (a rep: its own).
+             */
+            customer_id: string;
+            /**
+             * Format: date-time
+             * @description When it is due (RFC 3339): not in the past, at most two years ahead.
+             * @example 2026-12-09T10:00:00+08:00
+             */
+            due_at: string;
+            /** @description At most 5,000 characters; line breaks and tabs allowed. */
+            notes?: string | null;
+            /**
+             * Format: uuid
+             * @description The deal it is about.
+             */
+            opportunity_id?: string | null;
+            /**
+             * Format: int32
+             * @description Remind this many minutes before the due time (0–10080); default 0,
+             *     at the due time.
+             */
+            remind_before_minutes?: number | null;
+            /**
+             * @description What to do: 1–200 characters, one line.
+             * @example 回访报价
+             */
+            subject: string;
+            type: components["schemas"]["ActivityType"];
+        };
         Segment: {
             /** Format: int64 */
             count: number;
@@ -1161,6 +1566,21 @@ export interface components {
             name: string;
             /** Format: int64 */
             version: number;
+        };
+        TenantSettings: {
+            /**
+             * @description An IANA time zone name: whose days "today" and "tomorrow" are.
+             * @example Asia/Shanghai
+             */
+            time_zone: string;
+        };
+        TenantSettingsRequest: {
+            /**
+             * @description An IANA time zone name (`Asia/Shanghai`, `Europe/Berlin`): whose
+             *     days "today" and "tomorrow" of follow-up lists are.
+             * @example Asia/Shanghai
+             */
+            time_zone: string;
         };
         TimelineEntry: {
             actor: string;
@@ -2980,6 +3400,657 @@ export interface operations {
             };
         };
     };
+    list_follow_ups: {
+        parameters: {
+            query?: {
+                /** @description Default `all`. */
+                due?: "overdue" | "today" | "tomorrow" | "week" | "all";
+                /** @description Default `open`. */
+                status?: "open" | "done" | "cancelled" | "all";
+                /** @description Default `mine`; with `customer_id`, every visible one of that customer. */
+                scope?: "mine" | "team";
+                customer_id?: string;
+                /** @description Only this assignee's (a login), among the visible ones. */
+                assignee?: string;
+                /** @description 1–100, default 20. */
+                limit?: number;
+                /** @description `next_cursor` of the previous page (same filters). */
+                cursor?: string;
+                /** @description Waits (up to 2 s) until customer names include this position. */
+                min_position?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Open ones by due time, soonest first; done and cancelled ones latest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FollowUpPage"];
+                };
+            };
+            /** @description Bad parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    schedule_follow_up: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes retries safe */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleFollowUpRequest"];
+            };
+        };
+        responses: {
+            /** @description Scheduled */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such follow-up (or customer) for this caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Concurrent write */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rule violated */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    count_follow_ups: {
+        parameters: {
+            query?: {
+                /** @description Default `mine`. */
+                scope?: "mine" | "team";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Open follow-ups by when they are due */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FollowUpCounts"];
+                };
+            };
+            /** @description Bad parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_follow_up: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Follow-up id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The follow-up */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FollowUpView"];
+                };
+            };
+            /** @description Bad parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such follow-up (or customer) for this caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancel_follow_up: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Expected version, e.g. "3" */
+                "If-Match"?: string | null;
+                /** @description Makes retries safe */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                /** @description Follow-up id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CancelFollowUpRequest"];
+            };
+        };
+        responses: {
+            /** @description Cancelled (again: unchanged) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such follow-up (or customer) for this caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Concurrent write */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match names another version */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rule violated */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    complete_follow_up: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Expected version, e.g. "3" */
+                "If-Match"?: string | null;
+                /** @description Makes retries safe */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                /** @description Follow-up id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompleteFollowUpRequest"];
+            };
+        };
+        responses: {
+            /** @description Completed (again: unchanged) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such follow-up (or customer) for this caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Concurrent write */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match names another version */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rule violated */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reassign_follow_up: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Expected version, e.g. "3" */
+                "If-Match"?: string | null;
+                /** @description Makes retries safe */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                /** @description Follow-up id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReassignFollowUpRequest"];
+            };
+        };
+        responses: {
+            /** @description Reassigned */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such follow-up (or customer) for this caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Concurrent write */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match names another version */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rule violated */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reschedule_follow_up: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Expected version, e.g. "3" */
+                "If-Match"?: string | null;
+                /** @description Makes retries safe */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                /** @description Follow-up id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RescheduleFollowUpRequest"];
+            };
+        };
+        responses: {
+            /** @description Rescheduled */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such follow-up (or customer) for this caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Concurrent write */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match names another version */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rule violated */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     get_funnel: {
         parameters: {
             query?: {
@@ -3293,6 +4364,175 @@ export interface operations {
             };
             /** @description Rule violated */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_notifications: {
+        parameters: {
+            query?: {
+                /** @description Only unread ones; default false. */
+                unread?: boolean;
+                /** @description Only those older than this id (the last one of the previous page). */
+                before?: number;
+                /** @description 1–100, default 20. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's notifications, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InboxPage"];
+                };
+            };
+            /** @description Bad parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    mark_all_read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every notification of the caller is read */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkedRead"];
+                };
+            };
+            /** @description No or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    stream_notifications: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Send notifications after this id first (as `Last-Event-ID` does,
+                 *     which wins when both are given).
+                 */
+                after?: number;
+            };
+            header?: {
+                /** @description The id of the last notification received: resumes after it */
+                "Last-Event-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Server-Sent Events: `event: notification` with the notification as JSON data and its id as the event id; `event: shutdown` before the service stops */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["Notification"];
+                };
+            };
+            /** @description Bad parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    mark_read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Notification id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Read (already read: unchanged) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such notification in the caller's inbox */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3690,6 +4930,104 @@ export interface operations {
             };
             /** @description Role may not do this */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rule violated */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tenant's settings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantSettings"];
+                };
+            };
+            /** @description No or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    put_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TenantSettingsRequest"];
+            };
+        };
+        responses: {
+            /** @description Saved */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantSettingsRequest"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
