@@ -468,7 +468,9 @@ async fn apply_to_model(
             )
             .bind(key.0)
             .bind(key.1)
-            .bind(fire_at)
+            // A lead longer than the time left fires now, and on time:
+            // only a reminder fired well after this instant is late.
+            .bind(fire_at.max(change.now))
             .bind(due_at)
             .bind(assignee.as_str())
             .execute(&mut *conn)
