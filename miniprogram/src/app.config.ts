@@ -6,6 +6,8 @@ export default defineAppConfig({
     'pages/customer/index',
     'pages/funnel/index',
     'pages/customer-edit/index',
+    'pages/follow-ups/index',
+    'pages/notifications/index',
   ],
   window: {
     backgroundTextStyle: 'dark',

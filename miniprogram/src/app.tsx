@@ -2,6 +2,7 @@ import type { PropsWithChildren } from 'react'
 import Taro, { useLaunch } from '@tarojs/taro'
 
 import { describeError, keepSending, onUnauthorized, outbox } from './api'
+import { feed } from './followups/feed'
 import { LOGIN_PAGE } from './routes'
 
 import './app.css'
@@ -31,6 +32,18 @@ function App({ children }: PropsWithChildren) {
       })
     })
     keepSending()
+    // a reminder arriving on the live feed, on whatever screen is shown
+    feed.onArrival((n) => {
+      void Taro.showToast({ title: `跟进提醒：${n.subject}`, icon: 'none', duration: 4000 })
+    })
+    try {
+      Taro.onAppShow(() => feed.wake())
+      Taro.onNetworkStatusChange((status) => {
+        if (status.isConnected) feed.wake()
+      })
+    } catch {
+      // a platform without these events: the feed's own back-off
+    }
   })
   // children: the page being shown
   return children

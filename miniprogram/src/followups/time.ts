@@ -64,11 +64,9 @@ export function offsetAt(zone: Zone, instant: number): number {
   for (const p of f.formatToParts(new Date(instant))) {
     if (p.type !== 'literal') parts[p.type] = Number(p.value)
   }
-  const { year, month, day, hour, minute, second } = parts
-  if ([year, month, day, hour, minute, second].some((n) => n === undefined || Number.isNaN(n))) {
-    return zone.fallbackOffset
-  }
-  const wall = Date.UTC(year!, month! - 1, day!, hour! % 24, minute!, second!)
+  const { year = NaN, month = NaN, day = NaN, hour = NaN, minute = NaN, second = NaN } = parts
+  if ([year, month, day, hour, minute, second].some((n) => Number.isNaN(n))) return zone.fallbackOffset
+  const wall = Date.UTC(year, month - 1, day, hour % 24, minute, second)
   return Math.round((wall - Math.floor(instant / 1000) * 1000) / MINUTE)
 }
 

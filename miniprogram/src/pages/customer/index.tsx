@@ -11,11 +11,15 @@ import {
   type Outcome,
   type QueuedCommand,
 } from '../../api'
+import { FollowUpItem } from '../../components/FollowUpItem'
 import { StateView } from '../../components/StateView'
+import type { FollowUpView } from '../../followups/labels'
+import { useZone } from '../../followups/zone'
 import { customerEditPage } from '../../routes'
 import { STAGES, stageInfo } from '../../stages'
 import { ActionPanel, type Panel } from './actions'
 import { ProfileCard } from './profile'
+import { ScheduleForm } from './schedule'
 import { describe, when, type TimelineEntry } from './timeline'
 
 import './index.css'
@@ -24,7 +28,13 @@ type State =
   | { status: 'loading' }
   | { status: 'error'; error: unknown }
   | { status: 'missing' }
-  | { status: 'ready'; customer: CustomerDetail; timeline: TimelineEntry[] | null }
+  | {
+      status: 'ready'
+      customer: CustomerDetail
+      timeline: TimelineEntry[] | null
+      /** Its open follow-ups; null when they could not be read. */
+      followUps: FollowUpView[] | null
+    }
 
 function Row({ label, value, onClick }: { label: string; value: string; onClick?: () => void }) {
   return (
@@ -49,6 +59,8 @@ export default function CustomerPage() {
   const [panel, setPanel] = useState<Panel>(null)
   const [waiting, setWaiting] = useState<QueuedCommand[]>(() => outbox.pending())
   const [notice, setNotice] = useState<string | null>(null)
+  const [scheduling, setScheduling] = useState(false)
+  const zone = useZone()
 
   /** Reads the customer; `minPosition`: not older than this write of the person's. */
   const load = useCallback(
@@ -61,14 +73,18 @@ export default function CustomerPage() {
       const fresh = minPosition !== undefined ? { min_position: minPosition } : {}
       try {
         // The timeline is read beside the customer; without it the page still shows who it is.
-        const [customer, timeline] = await Promise.all([
+        const [customer, timeline, followUps] = await Promise.all([
           api.get('/v1/customers/{id}', { path: { id }, query: fresh }),
           api
             .get('/v1/customers/{id}/timeline', { path: { id }, query: { limit: 20, ...fresh } })
             .then((page) => page.items)
             .catch(() => null),
+          api
+            .get('/v1/follow-ups', { query: { customer_id: id, status: 'open', due: 'all', limit: 20, ...fresh } })
+            .then((page) => page.items)
+            .catch(() => null),
         ])
-        setState({ status: 'ready', customer, timeline })
+        setState({ status: 'ready', customer, timeline, followUps })
         void Taro.setNavigationBarTitle({ title: customer.name })
       } catch (error) {
         if (error instanceof ProblemError && (error.status === 404 || error.status === 400)) {
@@ -108,9 +124,14 @@ export default function CustomerPage() {
 
   function issued(outcome: Outcome) {
     setPanel(null)
+    setScheduling(false)
     if (outcome.status === 'sent') {
       setNotice(`${outcome.command.label}：已保存`)
       void load(outcome.answer.position, true)
+      if (outcome.command.path === '/v1/follow-ups/{id}/complete') {
+        // the completion's activity reaches the timeline a moment later
+        setTimeout(() => void load(undefined, true), 1500)
+      }
     } else {
       setNotice(`${outcome.command.label}：网络不可用，已保存在手机上，联网后自动发送`)
     }
@@ -249,7 +270,15 @@ export default function CustomerPage() {
       </View>
 
       <View className='detail__actions'>
-        <View className='detail__action' ariaRole='button' ariaLabel='记录跟进' onClick={() => setPanel('activity')}>
+        <View
+          className='detail__action'
+          ariaRole='button'
+          ariaLabel='记录跟进'
+          onClick={() => {
+            setScheduling(false)
+            setPanel('activity')
+          }}
+        >
           记录跟进
         </View>
         <View className='detail__action' ariaRole='button' ariaLabel='记录购买' onClick={() => setPanel('purchase')}>
@@ -270,6 +299,39 @@ export default function CustomerPage() {
       {panel !== null && (
         <ActionPanel panel={panel} customerId={id} onClose={() => setPanel(null)} onIssued={issued} />
       )}
+
+      <View className='detail__section detail__section--row'>
+        <Text>跟进计划</Text>
+        <View
+          className='detail__value--action'
+          ariaRole='button'
+          ariaLabel='安排跟进'
+          onClick={() => {
+            setPanel(null)
+            setScheduling(true)
+          }}
+        >
+          ＋ 安排跟进
+        </View>
+      </View>
+      {scheduling && zone !== null && (
+        <ScheduleForm customerId={id} zone={zone} onClose={() => setScheduling(false)} onIssued={issued} />
+      )}
+      <View className='detail__card' ariaRole='list' ariaLabel='待办跟进'>
+        {state.followUps === null && <Text className='detail__note'>跟进计划暂时无法加载</Text>}
+        {state.followUps?.length === 0 && <Text className='detail__note'>没有待办的跟进</Text>}
+        {zone !== null &&
+          state.followUps?.map((item) => (
+            <FollowUpItem
+              key={item.id}
+              item={item}
+              zone={zone}
+              actions={['complete', 'reschedule', 'cancel']}
+              onIssued={issued}
+              onStale={() => void load(undefined, true)}
+            />
+          ))}
+      </View>
 
       <Text className='detail__section'>客户画像</Text>
       <ProfileCard customer={c} />

@@ -2,12 +2,41 @@ import { useCallback, useEffect, useState } from 'react'
 import { Text, View } from '@tarojs/components'
 import Taro, { useDidShow, useLoad, usePullDownRefresh } from '@tarojs/taro'
 
-import { api, loadSession, type CustomerSummary, type components } from '../../api'
+import { api, loadSession, type CustomerSummary, type components, type Outcome } from '../../api'
+import { FollowUpItem } from '../../components/FollowUpItem'
 import { StateView } from '../../components/StateView'
-import { CUSTOMERS_PAGE, customerEditPage, customerPage, FUNNEL_PAGE, LOGIN_PAGE } from '../../routes'
+import { feed } from '../../followups/feed'
+import type { FollowUpView } from '../../followups/labels'
+import type { Zone } from '../../followups/time'
+import { zoneFromCounts } from '../../followups/zone'
+import {
+  CUSTOMERS_PAGE,
+  customerEditPage,
+  customerPage,
+  followUpsPage,
+  FUNNEL_PAGE,
+  LOGIN_PAGE,
+  NOTIFICATIONS_PAGE,
+} from '../../routes'
 import { stageInfo } from '../../stages'
 
+import '../../components/FollowUpItem.css'
 import './index.css'
+
+type Counts = components['schemas']['FollowUpCounts']
+
+type Due =
+  | { status: 'loading' }
+  | { status: 'error'; error: unknown }
+  | { status: 'ready'; counts: Counts; zone: Zone; items: FollowUpView[] }
+
+/** Overdue ones first, then today's, each by due time; one entry per follow-up. */
+function dueNow(overdue: FollowUpView[], today: FollowUpView[]): FollowUpView[] {
+  const seen = new Set<string>()
+  return [...overdue, ...today]
+    .filter((f) => (seen.has(f.id) ? false : (seen.add(f.id), true)))
+    .sort((a, b) => Number(b.overdue) - Number(a.overdue) || Date.parse(a.due_at) - Date.parse(b.due_at))
+}
 
 type Funnel = components['schemas']['Funnel']
 
@@ -25,6 +54,25 @@ const yuan = (amount: string) => {
 export default function HomePage() {
   const [session] = useState(() => loadSession())
   const [state, setState] = useState<State>({ status: 'loading' })
+  const [due, setDue] = useState<Due>({ status: 'loading' })
+  const [unread, setUnread] = useState(() => feed.state().unread)
+  const [notice, setNotice] = useState<string | null>(null)
+
+  /** My counts and what is due now (overdue or today); `minPosition` after my own write. */
+  const loadDue = useCallback(async (minPosition?: number, quiet = false) => {
+    if (!quiet) setDue({ status: 'loading' })
+    const fresh = minPosition !== undefined ? { min_position: minPosition } : {}
+    try {
+      const [counts, overdue, today] = await Promise.all([
+        api.get('/v1/follow-ups/counts', { query: { scope: 'mine' } }),
+        api.get('/v1/follow-ups', { query: { due: 'overdue', scope: 'mine', limit: 20, ...fresh } }),
+        api.get('/v1/follow-ups', { query: { due: 'today', scope: 'mine', limit: 20, ...fresh } }),
+      ])
+      setDue({ status: 'ready', counts, zone: zoneFromCounts(counts), items: dueNow(overdue.items, today.items) })
+    } catch (error) {
+      if (!quiet) setDue({ status: 'error', error })
+    }
+  }, [])
 
   const load = useCallback(async (quiet = false) => {
     const me = loadSession()
@@ -46,14 +94,29 @@ export default function HomePage() {
     if (session === null) void Taro.reLaunch({ url: LOGIN_PAGE })
   })
   useEffect(() => {
-    if (session !== null) void load()
-  }, [load, session])
+    if (session !== null) {
+      void load()
+      void loadDue()
+    }
+  }, [load, loadDue, session])
   useDidShow(() => {
     if (state.status === 'ready') void load(true)
+    if (due.status === 'ready') void loadDue(undefined, true)
   })
   usePullDownRefresh(() => {
-    void load(true).finally(() => void Taro.stopPullDownRefresh())
+    void Promise.all([load(true), loadDue(undefined, true)]).finally(() => void Taro.stopPullDownRefresh())
   })
+  // the unread badge follows the live feed
+  useEffect(() => (session === null ? undefined : feed.subscribe((f) => setUnread(f.unread))), [session])
+
+  function issued(outcome: Outcome) {
+    if (outcome.status === 'sent') {
+      setNotice(`${outcome.command.label}：已保存`)
+      void loadDue(outcome.answer.position, true)
+    } else {
+      setNotice(`${outcome.command.label}：网络不可用，已保存在手机上，联网后自动发送`)
+    }
+  }
 
   const go = (url: string) => () => void Taro.navigateTo({ url })
 
@@ -61,10 +124,22 @@ export default function HomePage() {
     <View className='home'>
       <View className='home__hello'>
         <Text className='home__name'>{session?.login ?? ''}，您好</Text>
+        <View
+          className='home__bell'
+          ariaRole='link'
+          ariaLabel={unread > 0 ? `通知，未读 ${unread} 条` : '通知'}
+          onClick={go(NOTIFICATIONS_PAGE)}
+        >
+          通知
+          {unread > 0 && <Text className='home__badge'>{unread > 99 ? '99+' : unread}</Text>}
+        </View>
       </View>
       <View className='home__links' ariaRole='navigation' ariaLabel='常用'>
         <View className='home__link' ariaRole='link' ariaLabel='客户' onClick={go(CUSTOMERS_PAGE)}>
           客户
+        </View>
+        <View className='home__link' ariaRole='link' ariaLabel='跟进' onClick={go(followUpsPage())}>
+          跟进
         </View>
         <View className='home__link' ariaRole='link' ariaLabel='销售漏斗' onClick={go(FUNNEL_PAGE)}>
           销售漏斗
@@ -73,6 +148,57 @@ export default function HomePage() {
           新建客户
         </View>
       </View>
+
+      <Text className='home__section'>今日跟进</Text>
+      {notice !== null && (
+        <View className='home__notice' ariaRole='status'>
+          {notice}
+        </View>
+      )}
+      {due.status === 'loading' && <StateView kind='loading' text='跟进加载中' />}
+      {due.status === 'error' && <StateView kind='error' error={due.error} onRetry={() => void loadDue()} />}
+      {due.status === 'ready' && (
+        <View className='home__card'>
+          <View className='home__totals'>
+            {(
+              [
+                ['overdue', '逾期', due.counts.overdue],
+                ['today', '今天', due.counts.today],
+                ['tomorrow', '明天', due.counts.tomorrow],
+                ['week', '本周', due.counts.week],
+              ] as const
+            ).map(([tab, name, count]) => (
+              <View
+                key={tab}
+                className='home__total'
+                ariaRole='link'
+                ariaLabel={`${name}跟进 ${count} 条`}
+                onClick={go(followUpsPage(tab))}
+              >
+                <Text className={`home__figure ${tab === 'overdue' && count > 0 ? 'home__figure--alert' : ''}`}>{count}</Text>
+                <Text className='home__caption'>{name}</Text>
+              </View>
+            ))}
+          </View>
+          {due.items.length === 0 ? (
+            <Text className='home__note'>今天没有待办的跟进</Text>
+          ) : (
+            <View className='home__due' ariaRole='list' ariaLabel='今天和逾期的跟进'>
+              {due.items.map((item) => (
+                <FollowUpItem
+                  key={item.id}
+                  item={item}
+                  zone={due.zone}
+                  actions={['complete']}
+                  onOpen={go(customerPage(item.customer_id))}
+                  onIssued={issued}
+                  onStale={() => void loadDue(undefined, true)}
+                />
+              ))}
+            </View>
+          )}
+        </View>
+      )}
 
       {state.status === 'loading' && <StateView kind='loading' />}
       {state.status === 'error' && <StateView kind='error' error={state.error} onRetry={() => void load()} />}

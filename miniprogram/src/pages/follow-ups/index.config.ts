@@ -1,0 +1,4 @@
+export default definePageConfig({
+  navigationBarTitleText: '跟进',
+  enablePullDownRefresh: true,
+})
