@@ -217,3 +217,102 @@ export async function activitiesWithSubjectOf(
   const items = ((await answer.json()) as { items: Array<{ kind: string; details: { subject?: string } }> }).items
   return items.filter((e) => e.kind === 'activity' && e.details.subject === subject).length
 }
+
+// --- follow-ups and notifications (e2e/follow-ups.spec.ts) ---------------------
+
+type FollowUpView = components['schemas']['FollowUpView']
+type FollowUpPage = components['schemas']['FollowUpPage']
+type FollowUpCounts = components['schemas']['FollowUpCounts']
+type ScheduleFollowUpRequest = components['schemas']['ScheduleFollowUpRequest']
+type Accepted = components['schemas']['Accepted']
+type InboxPage = components['schemas']['InboxPage']
+type TimelineEntry = components['schemas']['TimelineEntry']
+
+/** The service's follow-up and notification routes as the demo user. */
+export class FollowUpApi {
+  private constructor(
+    private readonly request: APIRequestContext,
+    private readonly token: string,
+  ) {}
+
+  static async signIn(request: APIRequestContext): Promise<FollowUpApi> {
+    const user = demoUser()
+    const answer = await request.post('/v1/auth/login', {
+      data: { tenant_id: user.tenantId, login: user.login, password: user.password },
+    })
+    expect(answer.status(), await answer.text()).toBe(200)
+    return new FollowUpApi(request, ((await answer.json()) as Session).access_token)
+  }
+
+  private async get<T>(path: string, params: Record<string, string | number> = {}): Promise<T> {
+    const answer = await this.request.get(path, { params, headers: { Authorization: `Bearer ${this.token}` } })
+    expect(answer.status(), await answer.text()).toBe(200)
+    return (await answer.json()) as T
+  }
+
+  /** The tenant's time zone (GET /v1/tenant/settings). */
+  async timeZone(): Promise<string> {
+    return (await this.get<{ time_zone: string }>('/v1/tenant/settings')).time_zone
+  }
+
+  async schedule(body: ScheduleFollowUpRequest): Promise<Accepted> {
+    const answer = await this.request.post('/v1/follow-ups', {
+      data: body,
+      headers: { Authorization: `Bearer ${this.token}`, 'Idempotency-Key': crypto.randomUUID() },
+    })
+    expect(answer.status(), await answer.text()).toBe(201)
+    return (await answer.json()) as Accepted
+  }
+
+  followUp(id: string): Promise<FollowUpView> {
+    return this.get<FollowUpView>(`/v1/follow-ups/${id}`)
+  }
+
+  async list(params: Record<string, string | number>): Promise<FollowUpView[]> {
+    return (await this.get<FollowUpPage>('/v1/follow-ups', { limit: 100, ...params })).items
+  }
+
+  counts(scope: 'mine' | 'team' = 'mine'): Promise<FollowUpCounts> {
+    return this.get<FollowUpCounts>('/v1/follow-ups/counts', { scope })
+  }
+
+  inbox(params: Record<string, string | number> = {}): Promise<InboxPage> {
+    return this.get<InboxPage>('/v1/notifications', params)
+  }
+
+  /** The customer's timeline activities with `subject` (its first 100 entries). */
+  async activities(customerId: string, subject: string): Promise<TimelineEntry[]> {
+    const page = await this.get<{ items: TimelineEntry[] }>(`/v1/customers/${customerId}/timeline`, { limit: 100 })
+    return page.items.filter(
+      (e) => e.kind === 'activity' && (e.details as { subject?: string }).subject === subject,
+    )
+  }
+}
+
+/** `2026-12-08 14:30`: the wall clock at `instant` in `timeZone`, as the app's due-time field takes it. */
+export function wallTime(timeZone: string, instant: number): string {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+    })
+      .formatToParts(new Date(instant))
+      .map((p) => [p.type, p.value]),
+  ) as Record<string, string>
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}`
+}
+
+/** A subject no other test uses. */
+export function uniqueSubject(prefix: string): string {
+  return `${prefix}${Date.now().toString(36).slice(-5)}`
+}
+
+/** A follow-up in a list on screen, by its subject. */
+export function followUpItem(page: Page, subject: string): Locator {
+  return page.getByRole('listitem').filter({ hasText: subject })
+}

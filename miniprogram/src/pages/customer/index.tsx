@@ -14,6 +14,7 @@ import {
 import { FollowUpItem } from '../../components/FollowUpItem'
 import { StateView } from '../../components/StateView'
 import type { FollowUpView } from '../../followups/labels'
+import { feed } from '../../followups/feed'
 import { useZone } from '../../followups/zone'
 import { customerEditPage } from '../../routes'
 import { STAGES, stageInfo } from '../../stages'
@@ -61,6 +62,8 @@ export default function CustomerPage() {
   const [notice, setNotice] = useState<string | null>(null)
   const [scheduling, setScheduling] = useState(false)
   const zone = useZone()
+  // reminders arrive (as a toast) while this screen is shown too
+  useEffect(() => feed.subscribe(() => undefined), [])
 
   /** Reads the customer; `minPosition`: not older than this write of the person's. */
   const load = useCallback(

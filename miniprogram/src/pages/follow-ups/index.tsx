@@ -6,6 +6,7 @@ import { api, loadSession, type Outcome } from '../../api'
 import { FollowUpItem, type FollowUpAction } from '../../components/FollowUpItem'
 import { StateView } from '../../components/StateView'
 import type { FollowUpView } from '../../followups/labels'
+import { feed } from '../../followups/feed'
 import { useZone } from '../../followups/zone'
 import { customerPage } from '../../routes'
 
@@ -40,6 +41,8 @@ export default function FollowUpsPage() {
   const [state, setState] = useState<State>({ status: 'loading' })
   const [notice, setNotice] = useState<string | null>(null)
   const zone = useZone()
+  // reminders arrive (as a toast) while this screen is shown too
+  useEffect(() => feed.subscribe(() => undefined), [])
   /** Only the newest request may set the state (tabs switched quickly). */
   const generation = useRef(0)
 
