@@ -5,14 +5,14 @@
 import { expect, test, type APIRequestContext, type Page } from '@playwright/test'
 
 import {
+  CUSTOMERS_URL,
   customerRows,
-  DemoApi,
   followUpItem,
   FollowUpApi,
   HOME_URL,
+  openSignedIn,
   screenshot,
   signIn,
-  signInToCustomers,
   uniqueSubject,
   wallTime,
 } from './support'
@@ -23,21 +23,40 @@ const NOTIFICATIONS_URL = /\/app\/#\/pages\/notifications\/index/
 
 test.describe.configure({ timeout: 60_000 })
 
-/** A customer of the manager whose name no other of its first 100 has. */
-async function uniqueCustomer(request: APIRequestContext) {
-  const all = await (await DemoApi.signIn(request)).customers(undefined, 100)
-  const customer = all.find((c) => all.filter((o) => o.name === c.name).length === 1)
-  if (customer === undefined) throw new Error('the demo data has no customer with a unique name')
-  return customer
-}
+// One sign-in for the file (the service limits sign-ins per address; the suite shares them).
+let context: APIRequestContext
+let api: FollowUpApi
+let zone: string
+let customer: { id: string; name: string }
 
-/** Signs in, finds the customer in 客户 by name and opens it. */
+test.beforeAll(async ({ playwright }) => {
+  context = await playwright.request.newContext({ baseURL: process.env.APP_E2E_URL })
+  api = await FollowUpApi.signIn(context)
+  zone = await api.timeZone()
+  // a customer of the manager whose name no other of its first 100 has
+  const all = await api.customers(100)
+  const unique = all.find((c) => all.filter((o) => o.name === c.name).length === 1)
+  if (unique === undefined) throw new Error('the demo data has no customer with a unique name')
+  customer = unique
+})
+test.afterAll(async () => {
+  await context.dispose()
+})
+
+/** Finds the customer in 客户 by name and opens it (from 首页, signed in). */
 async function openCustomer(page: Page, name: string) {
-  await signInToCustomers(page)
+  await page.getByRole('navigation', { name: '常用' }).getByRole('link', { name: '客户', exact: true }).tap()
+  await expect(page).toHaveURL(CUSTOMERS_URL)
   await expect(customerRows(page).first()).toBeVisible()
   await page.getByRole('searchbox').fill(name)
   await customerRows(page).filter({ has: page.getByText(name, { exact: true }) }).tap()
   await expect(page.locator('.detail__name')).toHaveText(name)
+}
+
+/** 首页, signed in with the file's session. */
+async function home(page: Page) {
+  await openSignedIn(page, api.session)
+  await expect(page).toHaveURL(HOME_URL)
 }
 
 /** Marks the document: a reload would lose the mark. */
@@ -57,13 +76,12 @@ function laterToday(timeZone: string, ahead: number): number {
 
 test('a follow-up scheduled on the customer page whose reminder lead exceeds the time left notifies at once, live', async ({
   page,
-  request,
 }) => {
-  const api = await FollowUpApi.signIn(request)
-  const zone = await api.timeZone()
-  const customer = await uniqueCustomer(request)
   const subject = uniqueSubject('回访报价')
 
+  // this one signs in through the app's own form
+  await signIn(page)
+  await expect(page).toHaveURL(HOME_URL)
   await openCustomer(page, customer.name)
   await markDocument(page)
   await page.getByRole('button', { name: '安排跟进' }).tap()
@@ -106,13 +124,10 @@ test('a follow-up scheduled on the customer page whose reminder lead exceeds the
   expect((await api.inbox()).unread).toBe(0)
 })
 
-test('the inbox shows a reminder the moment it fires, without reloading', async ({ page, request }) => {
-  const api = await FollowUpApi.signIn(request)
-  const customer = await uniqueCustomer(request)
+test('the inbox shows a reminder the moment it fires, without reloading', async ({ page }) => {
   const subject = uniqueSubject('电话确认')
 
-  await signIn(page)
-  await expect(page).toHaveURL(HOME_URL)
+  await home(page)
   await page.getByRole('link', { name: /^通知/ }).tap()
   await expect(page).toHaveURL(NOTIFICATIONS_URL)
   const unread = page.getByRole('status', { name: /^未读 \d+ 条$/ })
@@ -138,11 +153,7 @@ test('the inbox shows a reminder the moment it fires, without reloading', async 
 
 test('a follow-up due today is on 首页 and in 今天; completing it with an outcome logs its activity exactly once', async ({
   page,
-  request,
 }) => {
-  const api = await FollowUpApi.signIn(request)
-  const zone = await api.timeZone()
-  const customer = await uniqueCustomer(request)
   const subject = uniqueSubject('上门演示')
   const outcome = '客户同意下周签约'
   const { id } = await api.schedule({
@@ -152,8 +163,7 @@ test('a follow-up due today is on 首页 and in 今天; completing it with an ou
     due_at: new Date(laterToday(zone, 30 * MINUTE)).toISOString(),
   })
 
-  await signIn(page)
-  await expect(page).toHaveURL(HOME_URL)
+  await home(page)
   const counts = await api.counts()
   await expect(page.getByRole('link', { name: `今天跟进 ${counts.today} 条`, exact: true })).toBeVisible()
   await expect(page.getByRole('link', { name: `逾期跟进 ${counts.overdue} 条`, exact: true })).toBeVisible()
@@ -204,10 +214,7 @@ test('a follow-up due today is on 首页 and in 今天; completing it with an ou
   await expect(page.getByRole('list', { name: '今天和逾期的跟进' }).getByRole('listitem').filter({ hasText: subject })).toHaveCount(0)
 })
 
-test('a due time in the past is refused next to the field and nothing is scheduled', async ({ page, request }) => {
-  const api = await FollowUpApi.signIn(request)
-  const zone = await api.timeZone()
-  const customer = await uniqueCustomer(request)
+test('a due time in the past is refused next to the field and nothing is scheduled', async ({ page }) => {
   const subject = uniqueSubject('过期的跟进')
   const before = (await api.list({ customer_id: customer.id, status: 'all' })).length
   let posts = 0
@@ -215,6 +222,7 @@ test('a due time in the past is refused next to the field and nothing is schedul
     if (r.method() === 'POST' && new URL(r.url()).pathname === '/v1/follow-ups') posts += 1
   })
 
+  await home(page)
   await openCustomer(page, customer.name)
   await page.getByRole('button', { name: '安排跟进' }).tap()
   const form = page.getByRole('dialog', { name: '安排跟进' })
@@ -237,10 +245,7 @@ test('a due time in the past is refused next to the field and nothing is schedul
   await expect(followUpItem(page, subject)).toHaveCount(0)
 })
 
-test('cancelling a follow-up needs a reason', async ({ page, request }) => {
-  const api = await FollowUpApi.signIn(request)
-  const zone = await api.timeZone()
-  const customer = await uniqueCustomer(request)
+test('cancelling a follow-up needs a reason', async ({ page }) => {
   const subject = uniqueSubject('取消的跟进')
   const { id } = await api.schedule({
     customer_id: customer.id,
@@ -249,8 +254,7 @@ test('cancelling a follow-up needs a reason', async ({ page, request }) => {
     due_at: new Date(laterToday(zone, 60 * MINUTE)).toISOString(),
   })
 
-  await signIn(page)
-  await expect(page).toHaveURL(HOME_URL)
+  await home(page)
   await page.getByRole('navigation', { name: '常用' }).getByRole('link', { name: '跟进', exact: true }).tap()
   await expect(page).toHaveURL(FOLLOW_UPS_URL)
   const item = page.getByRole('list', { name: '今天的跟进' }).getByRole('listitem').filter({ hasText: subject })

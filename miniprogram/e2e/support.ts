@@ -232,16 +232,31 @@ type TimelineEntry = components['schemas']['TimelineEntry']
 export class FollowUpApi {
   private constructor(
     private readonly request: APIRequestContext,
-    private readonly token: string,
+    /** The sign-in's answer: the app can be handed the same session (see `openSignedIn`). */
+    readonly session: Session,
   ) {}
 
+  private get token(): string {
+    return this.session.access_token
+  }
+
+  /**
+   * Signs in once for a whole spec file: the service counts every sign-in
+   * from an address (30 in 5 minutes), successful ones included, and the
+   * suite shares that budget.
+   */
   static async signIn(request: APIRequestContext): Promise<FollowUpApi> {
     const user = demoUser()
     const answer = await request.post('/v1/auth/login', {
       data: { tenant_id: user.tenantId, login: user.login, password: user.password },
     })
     expect(answer.status(), await answer.text()).toBe(200)
-    return new FollowUpApi(request, ((await answer.json()) as Session).access_token)
+    return new FollowUpApi(request, (await answer.json()) as Session)
+  }
+
+  /** The first page of the customer list. */
+  async customers(limit = 100): Promise<CustomerSummary[]> {
+    return (await this.get<CustomerPage>('/v1/customers', { limit })).items
   }
 
   private async get<T>(path: string, params: Record<string, string | number> = {}): Promise<T> {
@@ -315,4 +330,25 @@ export function uniqueSubject(prefix: string): string {
 /** A follow-up in a list on screen, by its subject. */
 export function followUpItem(page: Page, subject: string): Locator {
   return page.getByRole('listitem').filter({ hasText: subject })
+}
+
+/**
+ * Opens `hash` (e.g. `/pages/home/index`) already signed in with `session`,
+ * as the app keeps it after a sign-in (Taro's H5 storage: `{"data": …}` in
+ * localStorage), without spending a sign-in attempt.
+ */
+export async function openSignedIn(page: Page, session: Session, hash = '/pages/home/index'): Promise<void> {
+  const stored = {
+    accessToken: session.access_token,
+    refreshToken: session.refresh_token,
+    accessExpiresAt: Date.now() + session.expires_in * 1000,
+    tenantId: session.tenant_id,
+    login: session.login,
+    role: session.role,
+    mustChangePassword: session.must_change_password,
+  }
+  await page.addInitScript((value) => {
+    window.localStorage.setItem('crm.session', JSON.stringify({ data: value }))
+  }, stored)
+  await page.goto(`/app/#${hash}`)
 }

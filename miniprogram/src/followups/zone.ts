@@ -27,6 +27,14 @@ export function zoneFromCounts(counts: { time_zone: string; today_starts_at: str
   return offset === undefined ? zoneOf(counts.time_zone) : zoneOf(counts.time_zone, offset)
 }
 
+function phoneTimeZone(): string {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone
+  } catch {
+    return 'UTC' // with the phone's own offset as the fallback
+  }
+}
+
 /** The tenant's zone for a screen; null while it loads (or if it cannot be read: then the phone's). */
 export function useZone(): Zone | null {
   const [zone, setZone] = useState<Zone | null>(null)
@@ -34,7 +42,7 @@ export function useZone(): Zone | null {
     let live = true
     tenantZone().then(
       (z) => live && setZone(z),
-      () => live && setZone(zoneOf(Intl.DateTimeFormat().resolvedOptions().timeZone)),
+      () => live && setZone(zoneOf(phoneTimeZone())),
     )
     return () => {
       live = false
