@@ -29,6 +29,8 @@ type ChangeListener = (state: FeedState) => void
 type ArrivalListener = (notification: Notification) => void
 
 const POLL_MS = 20_000
+/** The service sends a heartbeat every 15 s: this long without a byte, the connection is dead. */
+const SILENCE_MS = 45_000
 const STREAM_PATH = '/v1/notifications/stream'
 
 class Unauthorized extends Error {}
@@ -43,6 +45,12 @@ interface Connection {
 /** H5: fetch with the Bearer header, the body read as a stream. */
 function connectWithFetch(url: string, token: string, onEvent: (e: SseEvent) => void, onOpen: () => void): Connection {
   const controller = new AbortController()
+  let watchdog: ReturnType<typeof setTimeout> | undefined
+  const heard = () => {
+    clearTimeout(watchdog)
+    watchdog = setTimeout(() => controller.abort(), SILENCE_MS)
+  }
+  heard()
   const done = (async () => {
     const res = await fetch(url, {
       headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' },
@@ -58,9 +66,10 @@ function connectWithFetch(url: string, token: string, onEvent: (e: SseEvent) => 
     for (;;) {
       const { done: ended, value } = await reader.read()
       if (ended) break
+      heard()
       for (const event of parser.push(decoder.decode(value, { stream: true }))) onEvent(event)
     }
-  })()
+  })().finally(() => clearTimeout(watchdog))
   return { done, abort: () => controller.abort() }
 }
 
@@ -89,13 +98,22 @@ function connectWithChunks(url: string, token: string, onEvent: (e: SseEvent) =>
   task.onHeadersReceived?.((res) => {
     if (res.statusCode === undefined || res.statusCode === 200) onOpen()
   })
+  let watchdog: ReturnType<typeof setTimeout> | undefined
+  const heard = () => {
+    clearTimeout(watchdog)
+    watchdog = setTimeout(() => task.abort?.(), SILENCE_MS)
+  }
+  heard()
   task.onChunkReceived((res) => {
+    heard()
     for (const event of parser.push(utf8.decode(res.data))) onEvent(event)
   })
-  const done = task.then((res) => {
-    if (res.statusCode === 401) throw new Unauthorized()
-    if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`)
-  })
+  const done = task
+    .then((res) => {
+      if (res.statusCode === 401) throw new Unauthorized()
+      if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`)
+    })
+    .finally(() => clearTimeout(watchdog))
   return { done, abort: () => task.abort?.() }
 }
 
