@@ -95,3 +95,18 @@ CREATE TABLE notifications
 
 CREATE INDEX notifications_inbox ON notifications (tenant_id, recipient, id);
 CREATE INDEX notifications_unread ON notifications (tenant_id, recipient) WHERE read_at IS NULL;
+-- A follow-up's notifications (whether an escalation was sent).
+CREATE INDEX notifications_follow_up ON notifications (tenant_id, follow_up_id) WHERE follow_up_id IS NOT NULL;
+
+-- Automation rules per tenant: off until an admin switches one on. A rule's
+-- settings are checked by the service (`automation::Rule`).
+CREATE TABLE automation_rules
+(
+    tenant_id  uuid        NOT NULL,
+    rule       text        NOT NULL,
+    enabled    boolean     NOT NULL,
+    settings   jsonb       NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    updated_by text        NOT NULL,
+    PRIMARY KEY (tenant_id, rule)
+);

@@ -122,6 +122,10 @@ pub fn router(state: AppState) -> Router {
             data_keys: state.data_keys.clone(),
             cache: state.cache,
         }))
+        .merge(automation::router(automation::AutomationApi {
+            pool: state.pool.clone(),
+            jwt: state.jwt.clone(),
+        }))
         .merge(notify::router(notify::NotifyApi {
             pool: state.pool.clone(),
             jwt: state.jwt.clone(),

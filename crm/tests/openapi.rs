@@ -231,6 +231,8 @@ const DOCUMENTED: &[(&str, &str)] = &[
     ("get", "/v1/notifications/stream"),
     ("post", "/v1/notifications/read"),
     ("post", "/v1/notifications/{id}/read"),
+    ("get", "/v1/automation/rules"),
+    ("put", "/v1/automation/rules/{rule}"),
 ];
 
 /// The routes that take no token: signing in and out.

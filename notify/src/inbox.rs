@@ -25,6 +25,9 @@ const MAX_LIMIT: i64 = 100;
 pub enum NotificationKind {
     /// A follow-up assigned to the recipient is due (its reminder).
     FollowUpDue,
+    /// A follow-up of someone in the recipient's teams is overdue (the
+    /// `overdue_escalation` rule).
+    FollowUpOverdue,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
@@ -54,6 +57,7 @@ impl TryFrom<String> for NotificationKind {
     fn try_from(stored: String) -> Result<Self, Self::Error> {
         match stored.as_str() {
             "follow_up_due" => Ok(NotificationKind::FollowUpDue),
+            "follow_up_overdue" => Ok(NotificationKind::FollowUpOverdue),
             other => Err(format!("unknown notification kind {other:?}")),
         }
     }

@@ -1,8 +1,8 @@
 //! `crm serve`: the service itself. Wires the HTTP API to the database and,
 //! as configured, runs the projector, the Kafka relay and the read cache's
 //! listener beside it, always the reminder scheduler, the notification
-//! listener and the follow-up completion sweep, and shuts them all down in
-//! order.
+//! listener, the follow-up completion sweep and the automation engine, and
+//! shuts them all down in order.
 
 use anyhow::Context;
 use projector::Projection;
@@ -158,12 +158,14 @@ async fn serve_with(
             .clone()
             .listen(pool.clone(), stop.subscribe()),
     );
+    let follow_ups = command::follow_up::FollowUpService::new(std::sync::Arc::new(
+        command::CommandService::new(pool.clone(), state.data_keys.clone()),
+    ));
     let completions = tokio::spawn(command::follow_up::policy::sweep(
-        command::follow_up::FollowUpService::new(std::sync::Arc::new(
-            command::CommandService::new(pool.clone(), state.data_keys.clone()),
-        )),
+        follow_ups.clone(),
         stop.subscribe(),
     ));
+    let rules = tokio::spawn(automation::run(follow_ups, stop.subscribe()));
     let feeds_shutdown = state.feeds_shutdown.clone();
     let router = app::router(state);
     // The client's address reaches the sign-in route's attempt limits.
@@ -199,6 +201,7 @@ async fn serve_with(
         (reminders, "the reminder scheduler"),
         (arrivals, "the notification listener"),
         (completions, "the follow-up completion sweep"),
+        (rules, "the automation engine"),
     ] {
         if let Err(error) = task.await {
             tracing::error!(%error, "{name} failed");

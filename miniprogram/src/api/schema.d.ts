@@ -172,6 +172,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/automation/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_rules"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/automation/rules/{rule}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put: operations["put_rule"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/customers": {
         parameters: {
             query?: never;
@@ -946,6 +978,12 @@ export interface components {
              */
             outcome?: string | null;
         };
+        /** @description A tenant's rule as configured (or the defaults, off). */
+        Configured: {
+            enabled: boolean;
+            rule: components["schemas"]["Rule"];
+            settings: components["schemas"]["RuleSettings"];
+        };
         CustomerCard: {
             company?: string | null;
             deal_value: string;
@@ -1295,7 +1333,7 @@ export interface components {
          * @description What a notification is about.
          * @enum {string}
          */
-        NotificationKind: "follow_up_due";
+        NotificationKind: "follow_up_due" | "follow_up_overdue";
         /** @description The body of every error response. */
         Problem: {
             detail: string;
@@ -1439,6 +1477,32 @@ export interface components {
         };
         /** @enum {string} */
         Role: "rep" | "manager" | "admin" | "auditor";
+        /**
+         * @description One automation rule.
+         * @enum {string}
+         */
+        Rule: "uncontacted_lead" | "turned_at_risk" | "overdue_escalation";
+        RuleList: {
+            items: components["schemas"]["Configured"][];
+        };
+        RuleRequest: {
+            enabled: boolean;
+            /** @description Omitted fields take the rule's defaults. */
+            settings?: components["schemas"]["RuleSettings"];
+        };
+        /** @description A rule's settings; which apply depends on the rule. */
+        RuleSettings: {
+            /**
+             * Format: int32
+             * @description `overdue_escalation`: 1–90, default 3.
+             */
+            days?: number | null;
+            /**
+             * Format: int32
+             * @description `uncontacted_lead`: 1–720, default 24.
+             */
+            hours?: number | null;
+        };
         ScheduleFollowUpRequest: {
             /**
              * @description Who does it (a login); defaults to the caller. A rep schedules for
@@ -2129,6 +2193,125 @@ export interface operations {
             };
             /** @description WeChat is busy, unreachable or answered nonsense; see Retry-After */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_rules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every rule with its state and settings (unconfigured ones: off, defaults) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleList"];
+                };
+            };
+            /** @description No or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    put_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The rule */
+                rule: components["schemas"]["Rule"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RuleRequest"];
+            };
+        };
+        responses: {
+            /** @description Saved; takes effect at the engine's next pass (within a minute) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Configured"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such rule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rule violated */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
