@@ -965,3 +965,75 @@ async fn only_admins_and_only_their_tenant(pool: PgPool) {
         .await
         .expect(StatusCode::NOT_FOUND);
 }
+
+/// Inserts `count` deliveries for `endpoint`, spread over `keys` customers
+/// (what the reader writes; the benchmark measures the sender).
+async fn backlog(pool: &PgPool, tenant: Uuid, endpoint: Uuid, count: i64, keys: i64) {
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (tenant_id, endpoint_id, message_id, event_type, ordering_key, body)
+         SELECT $1, $2, gen_random_uuid()::text, 'crm.customer.tagged.v1', 'customer-' || (n % $4),
+                '{\"specversion\":\"1.0\",\"type\":\"crm.customer.tagged.v1\",\"data\":{\"tag\":\"重点\"}}'
+           FROM generate_series(1, $3) AS n ORDER BY n",
+    )
+    .bind(tenant)
+    .bind(endpoint)
+    .bind(count)
+    .bind(keys)
+    .execute(pool)
+    .await
+    .expect("backlog");
+}
+
+/// `scripts/bench-webhooks`: deliveries per second to a local receiver,
+/// alone and beside a dead endpoint (every attempt a timeout). Not in CI.
+#[sqlx::test(migrations = "../schema")]
+#[ignore = "a benchmark: scripts/bench-webhooks"]
+async fn bench_webhook_throughput(pool: PgPool) {
+    let count: i64 = std::env::var("BENCH_DELIVERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    let keys: i64 = std::env::var("BENCH_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let mut settings = settings("1s,1s,1s,1s,1s");
+    settings.timeout = Duration::from_secs(1);
+    settings.poll_interval = Duration::from_millis(50);
+    let app = app_with(pool, &settings);
+    for dead_beside in [false, true] {
+        sqlx::query("TRUNCATE webhook_endpoints CASCADE")
+            .execute(&app.pool)
+            .await
+            .expect("truncate");
+        let healthy = Receiver::start(|_, _| answer(200)).await;
+        let (healthy_id, _) = register_endpoint(&app, &healthy.url(), &["crm.customer.*"]).await;
+        backlog(&app.pool, app.tenant, healthy_id, count, keys).await;
+        let dead = Receiver::start(|_, _| Reply {
+            status: 200,
+            delay: Duration::from_secs(30),
+        })
+        .await;
+        if dead_beside {
+            let (dead_id, _) = register_endpoint(&app, &dead.url(), &["crm.customer.*"]).await;
+            backlog(&app.pool, app.tenant, dead_id, count, keys).await;
+        }
+        let started = Instant::now();
+        let (stop, task) = start(&app, &settings, Arc::new(RecordedAlerts::default()));
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while healthy.delivered().len() < count as usize {
+            assert!(Instant::now() < deadline, "benchmark did not finish");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "BENCH webhooks dead_endpoint_beside={dead_beside} deliveries={count} keys={keys} concurrency={} seconds={:.2} deliveries_per_second={:.0} dead_endpoint_attempts={}",
+            settings.concurrency,
+            elapsed.as_secs_f64(),
+            count as f64 / elapsed.as_secs_f64(),
+            dead.received().len(),
+        );
+        let _ = stop.send(true);
+        task.abort();
+    }
+}

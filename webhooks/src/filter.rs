@@ -22,9 +22,6 @@ pub const OTHER_KINDS: &[&str] = &[];
 /// The most event types an endpoint may list.
 pub const MAX_EVENT_TYPES: usize = 64;
 
-/// The pattern the OpenAPI document gives every entry.
-pub const EVENT_TYPE_PATTERN: &str = r"^crm\.[a-z_]+\.([a-z_]+\.v[0-9]+|\*)$";
-
 /// Checks and normalises an endpoint's list: each entry known, no repeats
 /// (kept in the given order). The message names the first bad entry.
 pub fn parse_event_types(given: &[String]) -> Result<Vec<String>, String> {
