@@ -350,9 +350,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub wechat: WeChatArgs,
 
-    /// Tenant webhooks: where deliveries may go, timeouts, retries.
+    /// Tenant webhooks: where deliveries may go, timeouts, retries (boxed,
+    /// as the OIDC settings: they would make every `Command` larger).
     #[command(flatten)]
-    pub webhooks: WebhookArgs,
+    pub webhooks: Box<WebhookArgs>,
 
     /// An external identity provider whose RS256/ES256 tokens are accepted
     /// too (boxed: nine settings, on the stack of every `Command`).
