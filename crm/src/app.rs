@@ -72,6 +72,8 @@ pub struct AppState {
     /// Turns true when shutdown begins, so that live feeds end and the
     /// server's graceful shutdown is not held up by them.
     pub feeds_shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    /// What the webhook routes check URLs against.
+    pub webhooks: Arc<webhooks::WebhookSettings>,
 }
 
 impl AppState {
@@ -88,6 +90,7 @@ impl AppState {
             app_dir: None,
             arrivals: notify::Arrivals::default(),
             feeds_shutdown: Arc::new(tokio::sync::watch::channel(false).0),
+            webhooks: Arc::new(webhooks::WebhookSettings::default()),
         }
     }
 }
@@ -131,6 +134,12 @@ pub fn router(state: AppState) -> Router {
             jwt: state.jwt.clone(),
             arrivals: state.arrivals,
             shutdown: state.feeds_shutdown.subscribe(),
+        }))
+        .merge(webhooks::router(webhooks::WebhooksApi {
+            pool: state.pool.clone(),
+            jwt: state.jwt.clone(),
+            data_keys: state.data_keys.clone(),
+            settings: state.webhooks.clone(),
         }))
         .merge(crate::ops::router().with_state(Operations {
             pool: state.pool,

@@ -350,6 +350,11 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub wechat: WeChatArgs,
 
+    /// Tenant webhooks: where deliveries may go, timeouts, retries (boxed,
+    /// as the OIDC settings: they would make every `Command` larger).
+    #[command(flatten)]
+    pub webhooks: Box<WebhookArgs>,
+
     /// An external identity provider whose RS256/ES256 tokens are accepted
     /// too (boxed: nine settings, on the stack of every `Command`).
     #[command(flatten)]
@@ -369,6 +374,56 @@ impl ServeArgs {
             time_to_live: Duration::from_millis(self.read_cache_ttl_ms),
             record_time_to_live: Duration::from_millis(self.read_cache_record_ttl_ms),
             max_bytes: usize::try_from(self.read_cache_mb << 20).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// Tenant webhooks (`/v1/webhooks`): the outbox reader and sender run in
+/// every `crm serve`.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// Allow endpoints on loopback, private, link-local and unique-local
+    /// addresses (off: such URLs are refused at registration and at send time).
+    #[arg(long, env = "CRM_WEBHOOKS_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhooks_allow_private: bool,
+
+    /// How long one delivery attempt may take, in milliseconds.
+    #[arg(long, env = "CRM_WEBHOOKS_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=120_000))]
+    pub webhooks_timeout_ms: u64,
+
+    /// The waits between attempts, comma-separated with units (ms, s, m, h);
+    /// after the attempt that follows the last wait, a dead letter.
+    #[arg(long, env = "CRM_WEBHOOKS_RETRY_SCHEDULE", default_value = webhooks::schedule::DEFAULT_SCHEDULE,
+          value_parser = parse_retry_schedule)]
+    pub webhooks_retry_schedule: webhooks::RetrySchedule,
+
+    /// Dead letters in a row after which an endpoint is disabled (0: never).
+    #[arg(long, env = "CRM_WEBHOOKS_DISABLE_AFTER", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub webhooks_disable_after: u32,
+
+    /// Deliveries in flight per `crm serve` process.
+    #[arg(long, env = "CRM_WEBHOOKS_CONCURRENCY", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub webhooks_concurrency: u32,
+}
+
+fn parse_retry_schedule(text: &str) -> Result<webhooks::RetrySchedule, String> {
+    text.parse()
+}
+
+impl WebhookArgs {
+    pub fn settings(&self) -> webhooks::WebhookSettings {
+        webhooks::WebhookSettings {
+            addresses: webhooks::AddressPolicy {
+                allow_private: self.webhooks_allow_private,
+            },
+            timeout: Duration::from_millis(self.webhooks_timeout_ms),
+            retries: self.webhooks_retry_schedule.clone(),
+            disable_after_dead_letters: self.webhooks_disable_after,
+            concurrency: usize::try_from(self.webhooks_concurrency).unwrap_or(32),
+            ..webhooks::WebhookSettings::default()
         }
     }
 }

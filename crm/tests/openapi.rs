@@ -233,6 +233,19 @@ const DOCUMENTED: &[(&str, &str)] = &[
     ("post", "/v1/notifications/{id}/read"),
     ("get", "/v1/automation/rules"),
     ("put", "/v1/automation/rules/{rule}"),
+    ("get", "/v1/webhooks"),
+    ("post", "/v1/webhooks"),
+    ("get", "/v1/webhooks/{id}"),
+    ("patch", "/v1/webhooks/{id}"),
+    ("delete", "/v1/webhooks/{id}"),
+    ("post", "/v1/webhooks/{id}/rotate-secret"),
+    ("get", "/v1/webhooks/{id}/attempts"),
+    ("get", "/v1/webhooks/{id}/dead-letters"),
+    ("post", "/v1/webhooks/{id}/dead-letters/replay"),
+    (
+        "post",
+        "/v1/webhooks/{id}/dead-letters/{delivery_id}/replay",
+    ),
 ];
 
 /// The routes that take no token: signing in and out.
@@ -249,6 +262,9 @@ const BODILESS: &[&str] = &[
     "/v1/users/{id}/reactivate",
     "/v1/notifications/read",
     "/v1/notifications/{id}/read",
+    "/v1/webhooks/{id}/rotate-secret",
+    "/v1/webhooks/{id}/dead-letters/replay",
+    "/v1/webhooks/{id}/dead-letters/{delivery_id}/replay",
 ];
 
 #[tokio::test]
@@ -314,7 +330,8 @@ async fn the_document_lists_every_route_and_each_is_served() {
         let uri = path
             .replace("{id}", id)
             .replace("{tag}", "vip")
-            .replace("{login}", "rep-1");
+            .replace("{login}", "rep-1")
+            .replace("{delivery_id}", "1");
         let method: Method = method.to_uppercase().parse().expect("method");
         let reply = app.send(method.clone(), &uri, None, None, &[]).await;
         assert_eq!(

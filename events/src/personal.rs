@@ -224,6 +224,25 @@ impl MasterKey {
         let bytes = decrypt(&self.0, wrapped, customer.as_bytes())?;
         <[u8; 32]>::try_from(bytes.as_slice()).ok().map(DataKey)
     }
+
+    /// Seals a service secret (a webhook endpoint's signing key) for storage,
+    /// bound to `purpose` and `owner`: a sealed secret copied to another row,
+    /// or passed off as a wrapped data key, does not open.
+    pub fn seal_secret(&self, secret: &[u8], purpose: &str, owner: Uuid) -> Vec<u8> {
+        encrypt(&self.0, secret, &secret_aad(purpose, owner))
+    }
+
+    /// The secret [`MasterKey::seal_secret`] sealed; `None` with another
+    /// master key, purpose or owner.
+    pub fn open_secret(&self, sealed: &[u8], purpose: &str, owner: Uuid) -> Option<Vec<u8>> {
+        decrypt(&self.0, sealed, &secret_aad(purpose, owner))
+    }
+}
+
+fn secret_aad(purpose: &str, owner: Uuid) -> Vec<u8> {
+    let mut aad = format!("secret:{purpose}:").into_bytes();
+    aad.extend_from_slice(owner.as_bytes());
+    aad
 }
 
 /// The wire form of a [`Personal`] field in an envelope's `data`: it never
@@ -317,6 +336,24 @@ mod tests {
         );
         assert!(master.unwrap_key(&wrapped, Uuid::new_v4()).is_none());
         assert!(MasterKey::from_hex("short").is_err());
+    }
+
+    #[test]
+    fn sealed_secrets_open_only_for_their_purpose_and_owner() {
+        let master = MasterKey::from_hex(&MasterKey::generate_hex()).expect("master");
+        let owner = Uuid::new_v4();
+        let sealed = master.seal_secret(b"signing key", "webhook", owner);
+        assert_eq!(
+            master.open_secret(&sealed, "webhook", owner).as_deref(),
+            Some(&b"signing key"[..])
+        );
+        assert!(master
+            .open_secret(&sealed, "webhook", Uuid::new_v4())
+            .is_none());
+        assert!(master.open_secret(&sealed, "other", owner).is_none());
+        assert!(master.unwrap_key(&sealed, owner).is_none());
+        let other = MasterKey::from_hex(&MasterKey::generate_hex()).expect("master");
+        assert!(other.open_secret(&sealed, "webhook", owner).is_none());
     }
 
     #[test]

@@ -32,6 +32,18 @@ impl DataKeys {
         }
     }
 
+    /// Seals a service secret with the master key (see
+    /// [`MasterKey::seal_secret`]): webhook signing keys are stored so.
+    pub fn seal_secret(&self, secret: &[u8], purpose: &str, owner: Uuid) -> Vec<u8> {
+        self.master.seal_secret(secret, purpose, owner)
+    }
+
+    /// A secret [`DataKeys::seal_secret`] sealed; `None` when it does not
+    /// open (another master key).
+    pub fn open_secret(&self, sealed: &[u8], purpose: &str, owner: Uuid) -> Option<Vec<u8>> {
+        self.master.open_secret(sealed, purpose, owner)
+    }
+
     /// The customer's key, created on first use.
     pub async fn get_or_create(&self, customer: Uuid, tenant: Uuid) -> Result<DataKey, KeyError> {
         // Nearly every call finds the key: one read instead of an insert

@@ -16,7 +16,10 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 #[derive(Debug, Parser)]
-#[command(name = "ssegen", about = "Live notification feeds held open against the CRM service")]
+#[command(
+    name = "ssegen",
+    about = "Live notification feeds held open against the CRM service"
+)]
 struct Cli {
     /// Base URL of the service.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -77,7 +80,8 @@ async fn main() -> anyhow::Result<()> {
     }
     drop(lags);
     let deadline = tokio::time::Instant::now() + cli.timeout;
-    while connected.load(Ordering::Relaxed) < tokens.len() && tokio::time::Instant::now() < deadline {
+    while connected.load(Ordering::Relaxed) < tokens.len() && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Each feed's first frame (its retry field) may lag its connection.
@@ -86,7 +90,11 @@ async fn main() -> anyhow::Result<()> {
     if let Some(ready) = &cli.ready_file {
         std::fs::write(ready, b"").context("writing the ready file")?;
     }
-    eprintln!("{} of {} feeds connected", connected.load(Ordering::Relaxed), tokens.len());
+    eprintln!(
+        "{} of {} feeds connected",
+        connected.load(Ordering::Relaxed),
+        tokens.len()
+    );
     let mut micros = Vec::with_capacity(cli.expect);
     while micros.len() < cli.expect {
         match tokio::time::timeout_at(deadline, received.recv()).await {

@@ -1,8 +1,8 @@
 //! `crm serve`: the service itself. Wires the HTTP API to the database and,
 //! as configured, runs the projector, the Kafka relay and the read cache's
 //! listener beside it, always the reminder scheduler, the notification
-//! listener, the follow-up completion sweep and the automation engine, and
-//! shuts them all down in order.
+//! listener, the follow-up completion sweep, the automation engine and the
+//! webhook outbox reader and sender, and shuts them all down in order.
 
 use anyhow::Context;
 use projector::Projection;
@@ -124,7 +124,16 @@ async fn serve_with(
             stop.subscribe(),
         ))
     });
+    let webhook_settings = args.webhooks.settings();
+    let webhooks = tokio::spawn(webhooks::run(
+        pool.clone(),
+        data_keys.clone(),
+        webhook_settings.clone(),
+        std::sync::Arc::new(webhooks::NoAlerts),
+        stop.subscribe(),
+    ));
     let mut state = AppState::new(pool.clone(), jwt, data_keys);
+    state.webhooks = std::sync::Arc::new(webhook_settings);
     state.cache = query::ReadCache::new(args.read_cache());
     state.sign_in_limits = args.sign_in_limits();
     state.wechat = wechat;
@@ -202,6 +211,7 @@ async fn serve_with(
         (arrivals, "the notification listener"),
         (completions, "the follow-up completion sweep"),
         (rules, "the automation engine"),
+        (webhooks, "the webhook reader and sender"),
     ] {
         if let Err(error) = task.await {
             tracing::error!(%error, "{name} failed");
