@@ -271,3 +271,46 @@ test('cancelling a follow-up needs a reason', async ({ page }) => {
   expect(cancelled.status).toBe('cancelled')
   expect(cancelled.cancel_reason).toBe('客户已另行采购')
 })
+
+test('改期 moves a follow-up to another day; 转派 offers only the manager team and hands it over', async ({ page }) => {
+  const subject = uniqueSubject('改约拜访')
+  const { id } = await api.schedule({
+    customer_id: customer.id,
+    type: 'visit',
+    subject,
+    due_at: new Date(laterToday(zone, 45 * MINUTE)).toISOString(),
+  })
+  // tomorrow 10:00 in the tenant's zone
+  const tomorrow = wallTime(zone, Date.now() + 24 * 60 * MINUTE).slice(0, 10)
+
+  await home(page)
+  await page.getByRole('navigation', { name: '常用' }).getByRole('link', { name: '跟进', exact: true }).tap()
+  await expect(page).toHaveURL(FOLLOW_UPS_URL)
+  const today = page.getByRole('list', { name: '今天的跟进' }).getByRole('listitem').filter({ hasText: subject })
+  await today.getByRole('button', { name: '改期', exact: true }).tap()
+  await today.locator('[id$="-due_at"] input').fill(`${tomorrow} 10:00`)
+  await today.getByLabel('确认改期', { exact: true }).tap()
+  await expect(page.getByRole('status').filter({ hasText: '跟进改期：已保存' })).toBeVisible()
+  await expect(today).toHaveCount(0)
+  expect(wallTime(zone, Date.parse((await api.followUp(id)).due_at))).toBe(`${tomorrow} 10:00`)
+
+  await page.getByRole('radio', { name: '明天' }).tap()
+  const next = page.getByRole('list', { name: '明天的跟进' }).getByRole('listitem').filter({ hasText: subject })
+  await expect(next).toContainText('明天 10:00')
+
+  // 转派: the manager's team (rep-li, rep-zhang and itself), not rep-wang outside it
+  await next.getByRole('button', { name: '转派', exact: true }).tap()
+  const people = next.getByRole('radiogroup', { name: '转派给' })
+  await expect(people.getByRole('radio', { name: /rep-zhang/ })).toBeVisible()
+  await expect(people.getByRole('radio', { name: /rep-wang/ })).toHaveCount(0)
+  await people.getByRole('radio', { name: /rep-zhang/ }).tap()
+  await next.getByLabel('确认转派', { exact: true }).tap()
+  await expect(page.getByRole('status').filter({ hasText: '转派跟进：已保存' })).toBeVisible()
+  // no longer mine; in the team's, with its new assignee
+  await expect(next).toHaveCount(0)
+  expect((await api.followUp(id)).assignee).toBe('rep-zhang')
+  await page.getByRole('radio', { name: '团队' }).tap()
+  await expect(
+    page.getByRole('list', { name: '明天的跟进' }).getByRole('listitem').filter({ hasText: subject }),
+  ).toContainText('负责人：rep-zhang')
+})

@@ -3,6 +3,7 @@ import Taro, { useLaunch } from '@tarojs/taro'
 
 import { describeError, keepSending, onUnauthorized, outbox } from './api'
 import { feed } from './followups/feed'
+import { notificationTitle } from './followups/labels'
 import { LOGIN_PAGE } from './routes'
 
 import './app.css'
@@ -34,7 +35,7 @@ function App({ children }: PropsWithChildren) {
     keepSending()
     // a reminder arriving on the live feed, on whatever screen is shown
     feed.onArrival((n) => {
-      void Taro.showToast({ title: `跟进提醒：${n.subject}`, icon: 'none', duration: 4000 })
+      void Taro.showToast({ title: `${notificationTitle(n.kind)}：${n.subject}`, icon: 'none', duration: 4000 })
     })
     try {
       Taro.onAppShow(() => feed.wake())

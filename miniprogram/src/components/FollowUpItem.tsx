@@ -2,7 +2,7 @@ import { useState } from 'react'
 import { Button, Text, View } from '@tarojs/components'
 import Taro from '@tarojs/taro'
 
-import { api, describeError, outbox, ProblemError, type components, type Outcome } from '../api'
+import { api, describeError, loadSession, outbox, ProblemError, type components, type Outcome } from '../api'
 import { typeName, type FollowUpView } from '../followups/labels'
 import { dueError, formatDateTime, formatDue, parseLocal, toRfc3339, type Zone } from '../followups/time'
 import { textError } from '../validate'
@@ -21,11 +21,29 @@ const ACTION_NAME: Record<FollowUpAction, string> = {
 }
 
 let users: Promise<UserView[]> | null = null
-/** The tenant's active people who can be assigned follow-ups (GET /v1/users, read once). */
+let usersOf = ''
+/**
+ * Whom a follow-up can be handed to (GET /v1/users, read once): active reps
+ * and managers; a manager's only within the teams it manages (GET /v1/me,
+ * /v1/teams/{id}), as the service allows.
+ */
 function assignable(): Promise<UserView[]> {
-  users ??= api
-    .get('/v1/users')
-    .then((list) => list.users.filter((u) => u.active && (u.role === 'rep' || u.role === 'manager')))
+  const session = loadSession()
+  const who = session === null ? '' : `${session.tenantId}/${session.login}`
+  if (who !== usersOf) {
+    users = null
+    usersOf = who
+  }
+  users ??= (async () => {
+    const [list, me] = await Promise.all([api.get('/v1/users'), api.get('/v1/me')])
+    const people = list.users.filter((u) => u.active && (u.role === 'rep' || u.role === 'manager'))
+    if (me.role !== 'manager') return people
+    const teams = await Promise.all(
+      me.teams.filter((t) => t.role === 'manager').map((t) => api.get('/v1/teams/{id}', { path: { id: t.id } })),
+    )
+    const members = new Set(teams.flatMap((t) => t.members.map((m) => m.login)))
+    return people.filter((u) => members.has(u.login))
+  })()
   users.catch(() => {
     users = null
   })

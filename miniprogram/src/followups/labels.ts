@@ -25,3 +25,8 @@ export const REMINDERS: ReadonlyArray<{ minutes: number; name: string }> = [
 ]
 
 export const STATUS_NAME: Record<string, string> = { open: '待跟进', done: '已完成', cancelled: '已取消' }
+
+/** What a notification is, in the inbox and its toast. */
+export function notificationTitle(kind: string): string {
+  return kind === 'follow_up_overdue' ? '跟进逾期' : '跟进提醒'
+}

@@ -5,6 +5,7 @@ import Taro, { usePullDownRefresh } from '@tarojs/taro'
 import { api, describeError } from '../../api'
 import { StateView } from '../../components/StateView'
 import { feed, type Notification } from '../../followups/feed'
+import { notificationTitle } from '../../followups/labels'
 import { formatDue } from '../../followups/time'
 import { useZone } from '../../followups/zone'
 import { customerPage } from '../../routes'
@@ -129,13 +130,13 @@ export default function NotificationsPage() {
                 key={n.id}
                 className={`inbox__item ${unread ? 'inbox__item--unread' : ''}`}
                 ariaRole='listitem'
-                ariaLabel={`${unread ? '未读，' : ''}跟进提醒：${n.customer_name ?? '客户'}，${n.subject}`}
+                ariaLabel={`${unread ? '未读，' : ''}${notificationTitle(n.kind)}：${n.customer_name ?? '客户'}，${n.subject}`}
                 onClick={() => void markRead(n)}
               >
                 <View className='inbox__top'>
                   <Text className='inbox__title'>
                     {unread && <Text className='inbox__dot'>● </Text>}
-                    跟进提醒 · {n.customer_name ?? '客户'}
+                    {notificationTitle(n.kind)} · {n.customer_name ?? '客户'}
                   </Text>
                   <Text className='inbox__when'>{formatDue(zone, n.created_at)}</Text>
                 </View>
