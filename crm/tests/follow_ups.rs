@@ -820,3 +820,95 @@ async fn the_live_feed_delivers_resumes_after_the_last_id_and_ends_at_shutdown(p
     }
     let _ = stop_listener.send(true);
 }
+
+#[sqlx::test(migrator = "crm::db::MIGRATOR")]
+async fn a_fired_reminder_is_delivered_to_the_webhooks_that_subscribe(pool: PgPool) {
+    let app = TestApp::new(pool.clone());
+    let admin = app.token(Role::Admin, "boss");
+    for types in [json!(["crm.reminder.due"]), json!(["crm.customer.*"])] {
+        app.call(
+            Method::POST,
+            "/v1/webhooks",
+            &admin,
+            json!({"url": "https://93.184.216.34/hook", "event_types": types}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    }
+    let rep = app.token(Role::Rep, "rep-zhang");
+    let customer = app.register(&rep, "张三").await;
+    let follow_up = schedule(
+        &app,
+        &rep,
+        json!({"customer_id": customer, "type": "call", "subject": "回访",
+               "due_at": in_minutes(2), "remind_before_minutes": 5}),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+    .id();
+    notify::scheduler::fire_due(&pool, Utc::now())
+        .await
+        .expect("fire");
+    notify::scheduler::fire_due(&pool, Utc::now())
+        .await
+        .expect("fire again");
+    let deliveries: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT message_id, ordering_key, body FROM webhook_deliveries WHERE event_type = 'crm.reminder.due'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("deliveries");
+    assert_eq!(deliveries.len(), 1, "one endpoint subscribes, once");
+    let (message_id, ordering_key, body) = &deliveries[0];
+    assert!(message_id.starts_with("reminder:follow-up:"));
+    assert_eq!(ordering_key, &customer.to_string());
+    let body: Value = serde_json::from_str(body).expect("json");
+    assert_eq!(body["type"], "crm.reminder.due");
+    assert_eq!(body["follow_up_id"], json!(follow_up));
+    assert_eq!(body["recipient"], "rep-zhang");
+}
+
+#[sqlx::test(migrator = "crm::db::MIGRATOR")]
+async fn a_disabled_webhook_endpoint_reaches_the_admins_inboxes_once(pool: PgPool) {
+    use webhooks::AdminAlerts;
+    let app = TestApp::new(pool.clone());
+    let admin = app.token(Role::Admin, "boss");
+    for (login, role) in [("ann", "admin"), ("rep-zhang", "rep")] {
+        app.call(
+            Method::POST,
+            "/v1/users",
+            &admin,
+            json!({"login": login, "display_name": format!("{login} 名"), "role": role}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    }
+    let alert = webhooks::EndpointDisabled {
+        tenant_id: app.tenant,
+        endpoint_id: Uuid::now_v7(),
+        url: "https://93.184.216.34/hook".to_owned(),
+        reason: "5 dead letters in a row".to_owned(),
+        disabled_at: Utc::now(),
+    };
+    for _ in 0..2 {
+        let mut tx = pool.begin().await.expect("tx");
+        notify::InboxAlerts
+            .endpoint_disabled(&mut tx, &alert)
+            .await
+            .expect("alert");
+        tx.commit().await.expect("commit");
+    }
+    let ann = app.token(Role::Admin, "ann");
+    let inbox = app
+        .call(Method::GET, "/v1/notifications", &ann, Value::Null)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(inbox.body["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(inbox.body["items"][0]["kind"], "webhook_disabled");
+    let rep = app.token(Role::Rep, "rep-zhang");
+    let theirs = app
+        .call(Method::GET, "/v1/notifications", &rep, Value::Null)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(theirs.body["items"], json!([]));
+}

@@ -28,6 +28,8 @@ pub enum NotificationKind {
     /// A follow-up of someone in the recipient's teams is overdue (the
     /// `overdue_escalation` rule).
     FollowUpOverdue,
+    /// The webhook sender disabled one of the tenant's endpoints (to admins).
+    WebhookDisabled,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
@@ -58,6 +60,7 @@ impl TryFrom<String> for NotificationKind {
         match stored.as_str() {
             "follow_up_due" => Ok(NotificationKind::FollowUpDue),
             "follow_up_overdue" => Ok(NotificationKind::FollowUpOverdue),
+            "webhook_disabled" => Ok(NotificationKind::WebhookDisabled),
             other => Err(format!("unknown notification kind {other:?}")),
         }
     }

@@ -53,3 +53,43 @@ pub fn router(api: NotifyApi) -> OpenApiRouter {
         .routes(routes!(live::stream_notifications))
         .with_state(api)
 }
+
+/// Tells a tenant's active admins, in their inboxes, that the webhook
+/// sender disabled an endpoint (in the transaction that disables it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InboxAlerts;
+
+#[async_trait::async_trait]
+impl webhooks::AdminAlerts for InboxAlerts {
+    async fn endpoint_disabled(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        alert: &webhooks::EndpointDisabled,
+    ) -> Result<(), sqlx::Error> {
+        let subject: String = format!("Webhook 已停用：{}（{}）", alert.url, alert.reason)
+            .chars()
+            .take(200)
+            .collect();
+        sqlx::query(
+            "WITH written AS (
+                 INSERT INTO notifications (tenant_id, recipient, kind, subject, meant_for, dedupe_key)
+                 SELECT $1, login, 'webhook_disabled', $2, $3,
+                        'webhook-disabled:' || $4::text || '@'
+                            || floor(extract(epoch FROM $3::timestamptz) * 1000000)::bigint
+                            || ':' || login
+                   FROM directory_users
+                  WHERE tenant_id = $1 AND role = 'admin' AND active
+                 ON CONFLICT (tenant_id, dedupe_key) DO NOTHING
+                 RETURNING tenant_id, recipient)
+             SELECT pg_notify($5, tenant_id::text || ':' || recipient) FROM written",
+        )
+        .bind(alert.tenant_id)
+        .bind(subject)
+        .bind(alert.disabled_at)
+        .bind(alert.endpoint_id)
+        .bind(NOTIFICATIONS_CHANNEL)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}

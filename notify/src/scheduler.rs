@@ -26,7 +26,7 @@ pub const LATE_AFTER: chrono::Duration = chrono::Duration::minutes(1);
 /// it claimed.
 pub async fn fire_due(pool: &PgPool, now: DateTime<Utc>) -> Result<i64, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let (claimed, recipients): (i64, Vec<String>) = sqlx::query_as(
+    let (claimed, recipients, written): (i64, Vec<String>, serde_json::Value) = sqlx::query_as(
         "WITH fired AS (
              DELETE FROM follow_up_reminders r
               WHERE (r.tenant_id, r.follow_up_id) IN (
@@ -49,15 +49,18 @@ pub async fn fire_due(pool: &PgPool, now: DateTime<Utc>) -> Result<i64, sqlx::Er
                JOIN follow_ups f USING (tenant_id, follow_up_id)
               WHERE f.status = 'open'
              ON CONFLICT (tenant_id, dedupe_key) DO NOTHING
-             RETURNING tenant_id, recipient)
+             RETURNING id, tenant_id, recipient, follow_up_id, customer_id, subject, due_at,
+                       meant_for, late, dedupe_key)
          SELECT (SELECT count(*) FROM fired),
-                ARRAY(SELECT DISTINCT tenant_id::text || ':' || recipient FROM written)",
+                ARRAY(SELECT DISTINCT tenant_id::text || ':' || recipient FROM written),
+                (SELECT coalesce(json_agg(w ORDER BY w.id), '[]') FROM written w)",
     )
     .bind(now)
     .bind(BATCH)
     .bind(LATE_AFTER)
     .fetch_one(&mut *tx)
     .await?;
+    webhooks::outbox::enqueue(&mut tx, &reminder_deliveries(written)).await?;
     if !recipients.is_empty() {
         sqlx::query("SELECT pg_notify($1, key) FROM unnest($2::text[]) AS key")
             .bind(NOTIFICATIONS_CHANNEL)
@@ -67,6 +70,46 @@ pub async fn fire_due(pool: &PgPool, now: DateTime<Utc>) -> Result<i64, sqlx::Er
     }
     tx.commit().await?;
     Ok(claimed)
+}
+
+/// The webhook deliveries of the notifications just written
+/// (`crm.reminder.due`, for the endpoints that subscribe): in the same
+/// transaction, so a reminder reaches other systems exactly when it reaches
+/// its recipient. Ordered per customer, as the log's events are.
+fn reminder_deliveries(written: serde_json::Value) -> Vec<webhooks::outbox::Outgoing> {
+    let serde_json::Value::Array(rows) = written else {
+        return Vec::new();
+    };
+    rows.into_iter()
+        .filter_map(|row| {
+            let tenant_id = row["tenant_id"].as_str()?.parse().ok()?;
+            let key = row["dedupe_key"].as_str()?.to_owned();
+            let ordering_key = row["customer_id"]
+                .as_str()
+                .or_else(|| row["follow_up_id"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            let body = serde_json::json!({
+                "type": webhooks::filter::REMINDER_DUE,
+                "id": format!("reminder:{key}"),
+                "tenant_id": row["tenant_id"],
+                "recipient": row["recipient"],
+                "follow_up_id": row["follow_up_id"],
+                "customer_id": row["customer_id"],
+                "subject": row["subject"],
+                "due_at": row["due_at"],
+                "meant_for": row["meant_for"],
+                "late": row["late"],
+            });
+            Some(webhooks::outbox::Outgoing {
+                tenant_id,
+                message_id: format!("reminder:{key}"),
+                event_type: webhooks::filter::REMINDER_DUE.to_owned(),
+                ordering_key,
+                body: body.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// Fires reminders as they fall due until `shutdown` turns true. A full

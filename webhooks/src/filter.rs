@@ -17,7 +17,11 @@ use events::family::{stored_type, FAMILIES};
 /// Delivery kinds that are not events of the log. Empty until the reminders
 /// deliver to webhooks; adding `"crm.reminder.due"` here (and calling
 /// [`crate::outbox::enqueue`]) is all that takes.
-pub const OTHER_KINDS: &[&str] = &[];
+pub const OTHER_KINDS: &[&str] = &[REMINDER_DUE];
+
+/// A follow-up's reminder fired (`notify::scheduler`): one delivery per
+/// notification, its id `reminder:<notification key>`.
+pub const REMINDER_DUE: &str = "crm.reminder.due";
 
 /// The most event types an endpoint may list.
 pub const MAX_EVENT_TYPES: usize = 64;

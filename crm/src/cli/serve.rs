@@ -129,7 +129,7 @@ async fn serve_with(
         pool.clone(),
         data_keys.clone(),
         webhook_settings.clone(),
-        std::sync::Arc::new(webhooks::NoAlerts),
+        std::sync::Arc::new(notify::InboxAlerts),
         stop.subscribe(),
     ));
     let mut state = AppState::new(pool.clone(), jwt, data_keys);

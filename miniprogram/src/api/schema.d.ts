@@ -1564,7 +1564,7 @@ export interface components {
          * @description What a notification is about.
          * @enum {string}
          */
-        NotificationKind: "follow_up_due" | "follow_up_overdue";
+        NotificationKind: "follow_up_due" | "follow_up_overdue" | "webhook_disabled";
         /** @description The body of every error response. */
         Problem: {
             detail: string;
