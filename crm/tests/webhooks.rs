@@ -350,16 +350,24 @@ async fn deliveries_are_signed_and_retried_with_the_same_id(pool: PgPool) {
     assert!(!verifies(&secret, &tampered));
 
     let admin = app.token(Role::Admin, "admin-1");
-    let log = app
-        .call(
-            Method::GET,
-            &format!("/v1/webhooks/{endpoint}/attempts"),
-            &admin,
-            Value::Null,
-        )
-        .await
-        .expect(StatusCode::OK);
-    let items = log.body["items"].as_array().expect("items").clone();
+    // The receiver answers before the sender records the attempt.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let items = loop {
+        let log = app
+            .call(
+                Method::GET,
+                &format!("/v1/webhooks/{endpoint}/attempts"),
+                &admin,
+                Value::Null,
+            )
+            .await
+            .expect(StatusCode::OK);
+        let items = log.body["items"].as_array().expect("items").clone();
+        if items.len() >= 3 || std::time::Instant::now() > deadline {
+            break items;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let oldest_first: Vec<&Value> = items.iter().rev().collect();
     assert_eq!(oldest_first[0]["status_code"], 500);
     assert_eq!(

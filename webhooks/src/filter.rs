@@ -100,13 +100,14 @@ mod tests {
             ])
         );
         assert!(parse(&["crm.follow_up.*"]).is_ok());
+        assert!(parse(&["crm.reminder.due"]).is_ok());
         for bad in [
             "crm.*",
             "crm.order.*",
             "crm.customer.stage_moved.v2",
             "crm.customer.nope.v1",
             "*",
-            "crm.reminder.due",
+            "crm.reminder.other",
             "",
         ] {
             assert!(parse(&[bad]).is_err(), "{bad}");
