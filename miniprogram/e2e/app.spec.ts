@@ -112,10 +112,14 @@ test('tap to detail: time from tapping a customer to its name on the detail page
   await signInToCustomers(page)
   await expect(customerRows(page).first()).toBeVisible()
 
-  // rows whose name no other row on the page has
-  const shown = await rowNames(page).allTextContents()
-  const unique = shown.filter((n) => shown.indexOf(n) === shown.lastIndexOf(n)).slice(0, 5)
-  expect(unique.length).toBeGreaterThanOrEqual(3)
+  // rows whose name no other row on the page has (read again until the
+  // page's rows have rendered: the first may show before the rest)
+  const uniqueNames = async () => {
+    const shown = await rowNames(page).allTextContents()
+    return shown.filter((n) => shown.indexOf(n) === shown.lastIndexOf(n)).slice(0, 5)
+  }
+  await expect.poll(async () => (await uniqueNames()).length).toBeGreaterThanOrEqual(3)
+  const unique = await uniqueNames()
 
   const samples: number[] = []
   for (const name of unique) {
