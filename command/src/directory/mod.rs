@@ -11,7 +11,7 @@
 mod error;
 mod model;
 mod secrets;
-mod service;
+pub(crate) mod service;
 
 pub use error::DirectoryError;
 pub use model::rebuild;

@@ -371,7 +371,9 @@ async fn require_active_user(
     }
 }
 
-fn metadata(
+/// The metadata every inline-projected aggregate's events carry (the
+/// directory's and follow-ups').
+pub(crate) fn metadata(
     actor: &Actor,
     command: &str,
     request: &RequestContext,

@@ -4,10 +4,9 @@
 //! the same transaction. A completion then logs its activity on the customer
 //! through [`super::policy`].
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{PgConnection, PgPool};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -23,6 +22,7 @@ use super::commands::{FollowUpAction, FollowUpCommand};
 use super::error::FollowUpError;
 use super::state::{occurred_at, FollowUp};
 use crate::aggregate::{Actor, Customer};
+use crate::directory::service::metadata;
 use crate::service::{Accepted, CommandService, RequestContext};
 
 /// The store's `aggregate_type` of follow-ups.
@@ -495,27 +495,4 @@ fn stored_text<T: serde::Serialize>(value: &T) -> String {
         Ok(serde_json::Value::String(text)) => text,
         _ => String::new(),
     }
-}
-
-fn metadata(
-    actor: &Actor,
-    command: &str,
-    request: &RequestContext,
-    occurred_at: DateTime<Utc>,
-) -> HashMap<String, String> {
-    let mut metadata = HashMap::from([
-        ("tenant_id".to_owned(), actor.tenant_id.to_string()),
-        ("actor".to_owned(), actor.user_id.to_string()),
-        ("role".to_owned(), actor.role.as_str().to_owned()),
-        ("command".to_owned(), command.to_owned()),
-        ("correlation_id".to_owned(), request.correlation_id.clone()),
-        (
-            "occurred_at".to_owned(),
-            occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-        ),
-    ]);
-    if let Some(key) = &request.idempotency_key {
-        metadata.insert("idempotency_key".to_owned(), key.clone());
-    }
-    metadata
 }
